@@ -1,0 +1,134 @@
+"""Request dependencies: the container, the caller's token, preconditions, idempotency."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Header, Query, Request
+
+from stratum.bootstrap import Container
+from stratum.errors import Forbidden, NotFound, PreconditionRequired, Unauthorized
+from stratum.infrastructure.postgres.tokens import TokenInfo
+
+
+def container(request: Request) -> Container:
+    c: Container = request.app.state.container
+    return c
+
+
+ContainerDep = Annotated[Container, Depends(container)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    token: TokenInfo
+
+    @property
+    def actor(self) -> str:
+        return f"token:{self.token.id}"
+
+    def can(self, scope: str) -> bool:
+        return scope in self.token.scopes or "admin" in self.token.scopes
+
+    def sees(self, workspace_id: UUID) -> bool:
+        return self.token.workspace_id is None or self.token.workspace_id == workspace_id
+
+
+def principal(
+    c: ContainerDep, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthorized("a bearer token is required")
+    info = c.tokens.verify(authorization[7:].strip())
+    if info is None:
+        raise Unauthorized("the token is not valid")
+    return Principal(info)
+
+
+PrincipalDep = Annotated[Principal, Depends(principal)]
+
+
+def scoped(scope: str):  # type: ignore[no-untyped-def]
+    def check(p: PrincipalDep) -> Principal:
+        if not p.can(scope):
+            raise Forbidden(f"this needs the {scope!r} scope", scope=scope)
+        return p
+
+    return Depends(check)
+
+
+Reader = Annotated[Principal, scoped("read")]
+Writer = Annotated[Principal, scoped("write")]
+Admin = Annotated[Principal, scoped("admin")]
+
+
+def workspace_of(p: Principal, ws: UUID) -> UUID:
+    """A workspace the caller may not see does not exist, as far as it can tell."""
+    if not p.sees(ws):
+        raise NotFound("workspace not found")
+    return ws
+
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
+
+
+def if_match(if_match: Annotated[str | None, Header()] = None) -> int:
+    if if_match is None:
+        raise PreconditionRequired('send If-Match: "<version>" (the ETag you read)')
+    m = _ETAG.match(if_match)
+    if m is None:
+        raise PreconditionRequired('If-Match must be a version, as in "3"')
+    return int(m.group(1))
+
+
+IfMatch = Annotated[int, Depends(if_match)]
+
+
+@dataclass(frozen=True)
+class IdemKey:
+    key: str
+    fingerprint: str
+
+
+async def idempotency_key(
+    request: Request,
+    idempotency_key: Annotated[str | None, Header(max_length=255)] = None,
+) -> IdemKey | None:
+    if idempotency_key is None:
+        return None
+    body = await request.body()
+    digest = hashlib.sha256()
+    for part in (request.method, request.url.path, request.url.query):
+        digest.update(part.encode() + b"\0")
+    digest.update(body)
+    return IdemKey(idempotency_key, digest.hexdigest())
+
+
+IdemDep = Annotated[IdemKey | None, Depends(idempotency_key)]
+
+MAX_LIMIT = 200
+
+
+def page(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(max_length=40, pattern=r"^\d+$")] = None,
+) -> tuple[int, int]:
+    return (int(cursor) if cursor else 0), limit
+
+
+PageDep = Annotated[tuple[int, int], Depends(page)]
+
+
+def min_position(
+    c: ContainerDep,
+    min_position: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+) -> None:
+    if min_position is not None:
+        c.wait_for("core", min_position)
+
+
+Fresh = Depends(min_position)

@@ -1,0 +1,111 @@
+"""ASGI middleware: body size limit, correlation ids, metrics and access logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("stratum.access")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "stratum_http_requests", "HTTP requests", ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "stratum_http_request_seconds", "HTTP request latency", ["method", "route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _problem_413(limit: int) -> bytes:
+    return json.dumps({
+        "type": "https://stratum.dev/problems/payload-too-large",
+        "title": "Payload too large", "status": 413, "code": "PAYLOAD_TOO_LARGE",
+        "detail": f"the body exceeds {limit} bytes", "limit": limit,
+    }).encode()
+
+
+class EdgeMiddleware:
+    def __init__(self, app: ASGIApp, max_body: int, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body = max_body
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        correlation = headers.get("x-correlation-id") or headers.get("x-request-id") or uuid.uuid4().hex
+        correlation = correlation[:128]
+        scope.setdefault("state", {})["correlation_id"] = correlation
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            await self._send_413(send)
+            self._observe(scope, 413, started, correlation)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-correlation-id", correlation.encode("latin-1"))]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not response_started:
+                await self._send_413(send)
+            status = 413
+        finally:
+            self._observe(scope, status, started, correlation)
+
+    async def _send_413(self, send: Send) -> None:
+        body = _problem_413(self.max_body)
+        await send({"type": "http.response.start", "status": 413, "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+        ]})
+        await send({"type": "http.response.body", "body": body})
+
+    def _observe(self, scope: Scope, status: int, started: float, correlation: str) -> None:
+        elapsed = time.perf_counter() - started
+        route: Any = scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        self.metrics.requests.labels(scope["method"], path, str(status)).inc()
+        self.metrics.latency.labels(scope["method"], path).observe(elapsed)
+        log.info("request", extra={
+            "method": scope["method"], "path": scope["path"], "route": path, "status": status,
+            "ms": round(elapsed * 1000, 2), "correlation_id": correlation,
+        })

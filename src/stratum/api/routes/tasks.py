@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from stratum.api import representations as rep
+from stratum.api.commands import run
+from stratum.api.deps import ContainerDep, Fresh, IdemDep, IfMatch, PageDep, Reader, Writer, workspace_of
+from stratum.api.schemas import TaskCreate, TaskUpdate
+from stratum.domain.task import Task
+from stratum.errors import NotFound
+from stratum.projections import core_views as views
+
+router = APIRouter(prefix="/v1/workspaces/{ws}/tasks", tags=["tasks"])
+Status = Literal["todo", "in_progress", "in_review", "done", "blocked"]
+
+
+@router.post("", status_code=201, operation_id="createTask")
+def create_task(
+    ws: UUID, body: TaskCreate, request: Request, c: ContainerDep, p: Writer, idem: IdemDep
+) -> JSONResponse:
+    ws = workspace_of(p, ws)
+    return run(
+        c, request, p, idem,
+        lambda ctx: c.tasks.create(
+            ctx, ws, body.title, body.description, body.spec_id, body.requirement_uids,
+            body.depends_on,
+        ),
+        rep.task, 201,
+    )
+
+
+@router.get("", operation_id="listTasks", dependencies=[Fresh])
+def list_tasks(
+    ws: UUID, c: ContainerDep, p: Reader, page: PageDep,
+    status: Status | None = None, spec_id: UUID | None = None,
+) -> dict[str, object]:
+    with c.pool.connection() as conn:
+        rows, nxt = views.tasks(conn, workspace_of(p, ws), status, spec_id, *page)
+    return {"items": [rep.task(r) for r in rows], "next": None if nxt is None else str(nxt)}
+
+
+@router.get("/{task_id}", operation_id="getTask", dependencies=[Fresh])
+def get_task(
+    ws: UUID, task_id: UUID, c: ContainerDep, p: Reader,
+    as_of_version: Annotated[int | None, Query(ge=1, le=2**31)] = None,
+) -> JSONResponse:
+    ws = workspace_of(p, ws)
+    if as_of_version is not None:
+        task = c.log.load(Task, task_id, ws, version=as_of_version)
+        if task.version != as_of_version:
+            raise NotFound(f"task version {as_of_version} does not exist", current_version=task.version)
+        body = rep.task(task)
+    else:
+        with c.pool.connection() as conn:
+            row = views.task(conn, ws, task_id)
+        if row is None:
+            raise NotFound("task not found")
+        body = rep.task(row)
+    return JSONResponse(body, headers={"ETag": f'"{body["version"]}"'})
+
+
+@router.patch("/{task_id}", operation_id="updateTask")
+def update_task(
+    ws: UUID, task_id: UUID, body: TaskUpdate, request: Request, c: ContainerDep, p: Writer,
+    version: IfMatch, idem: IdemDep,
+) -> JSONResponse:
+    ws = workspace_of(p, ws)
+    changes = body.model_dump(exclude_unset=True)
+    return run(
+        c, request, p, idem, lambda ctx: c.tasks.update(ctx, ws, task_id, version, **changes),
+        rep.task,
+    )

@@ -1,0 +1,73 @@
+"""Request bodies. Unknown fields are refused: nothing is mass-assigned."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=1_000_000)
+
+
+class Patch(Body):
+    """A partial update: absent means unchanged; null only where a field may be cleared."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Patch:
+        bad = sorted(f for f in self.model_fields_set if getattr(self, f) is None and f not in self.nullable)
+        if bad:
+            raise ValueError(f"these fields cannot be null: {', '.join(bad)}")
+        return self
+
+
+class WorkspaceCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class WorkspaceUpdate(Patch):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    archived: Literal[True] | None = None
+
+
+class SpecCreate(Body):
+    title: str = Field(min_length=1, max_length=300)
+    body: str = Field(default="", max_length=1_000_000)
+
+
+class SpecUpdate(Patch):
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    body: str | None = Field(default=None, max_length=1_000_000)
+    status: Literal["draft", "approved", "archived"] | None = None
+
+
+class TaskCreate(Body):
+    title: str = Field(min_length=1, max_length=300)
+    description: str = Field(default="", max_length=100_000)
+    spec_id: UUID | None = None
+    requirement_uids: list[str] = Field(default_factory=list, max_length=500)
+    depends_on: list[UUID] = Field(default_factory=list, max_length=200)
+
+
+class TaskUpdate(Patch):
+    nullable: ClassVar[frozenset[str]] = frozenset({"spec_id"})
+
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=100_000)
+    status: Literal["todo", "in_progress", "in_review", "done", "blocked"] | None = None
+    spec_id: UUID | None = None
+    requirement_uids: list[str] | None = Field(default=None, max_length=500)
+    depends_on: list[UUID] | None = Field(default=None, max_length=200)
+
+
+Scope = Literal["read", "write", "agent", "approve", "admin"]
+
+
+class TokenCreate(Body):
+    workspace_id: UUID
+    scopes: list[Scope] = Field(min_length=1, max_length=5)
+    name: str = Field(default="", max_length=200)

@@ -1,0 +1,28 @@
+"""Commands on workspaces."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from stratum.application.store import Ctx, EventLog, check_version
+from stratum.domain.workspace import Workspace
+
+
+class WorkspaceCommands:
+    def __init__(self, log: EventLog) -> None:
+        self.log = log
+
+    def create(self, ctx: Ctx, name: str) -> tuple[Workspace, int]:
+        workspace = Workspace.create(name, ctx.meta)
+        return workspace, self.log.commit(ctx, workspace)
+
+    def update(
+        self, ctx: Ctx, ws: UUID, expected: int | None, name: str | None, archive: bool
+    ) -> tuple[Workspace, int]:
+        workspace = self.log.load(Workspace, ws, ws)
+        check_version(workspace, expected)
+        if name is not None:
+            workspace.rename(name, ctx.meta)
+        if archive:
+            workspace.archive(ctx.meta)
+        return workspace, self.log.commit(ctx, workspace)

@@ -1,0 +1,131 @@
+"""The composition root: Settings → database → event log → services, views and runners."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from stratum.application.specs import SpecCommands
+from stratum.application.store import EventLog
+from stratum.application.tasks import TaskCommands
+from stratum.application.workspaces import WorkspaceCommands
+from stratum.config import Settings
+from stratum.errors import ProjectionLag
+from stratum.infrastructure.postgres import embedded, migrate
+from stratum.infrastructure.postgres.dsn import library_env
+from stratum.infrastructure.postgres.factory import GROUP_COMMIT, LOCK_TIMEOUT
+from stratum.infrastructure.postgres.idempotency import IdempotencyStore
+from stratum.infrastructure.postgres.projection_runner import ProjectionRunner
+from stratum.infrastructure.postgres.replay import Progress, replay
+from stratum.infrastructure.postgres.tokens import TokenStore
+from stratum.infrastructure.postgres.watch import LogWatcher
+from stratum.projections.base import Projection
+from stratum.projections.core import CoreProjection
+
+FACTORY_TOPIC = "stratum.infrastructure.postgres.factory:StratumFactory"
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url is not None:
+        return str(settings.database_url)
+    return embedded.start(settings.home)
+
+
+def projections() -> dict[str, Projection]:
+    return {p.name: p for p in (CoreProjection(),)}
+
+
+@dataclass
+class Container:
+    settings: Settings
+    url: str
+    log: EventLog
+    workspaces: WorkspaceCommands
+    specs: SpecCommands
+    tasks: TaskCommands
+    tokens: TokenStore
+    idempotency: IdempotencyStore
+    watcher: LogWatcher
+    projections: dict[str, Projection]
+    runners: list[ProjectionRunner] = field(default_factory=list)
+
+    @property
+    def pool(self) -> ConnectionPool:  # type: ignore[type-arg]
+        pool: ConnectionPool = self.log.recorder.datastore.pool  # type: ignore[attr-defined]
+        return pool
+
+    def start_projections(self) -> None:
+        for projection in self.projections.values():
+            runner = ProjectionRunner(
+                self.url, self.log.mapper, projection, self.settings.projection_batch_size
+            )
+            runner.start()
+            self.runners.append(runner)
+
+    def wait_for(self, name: str, position: int, timeout: float | None = None) -> int:
+        """Block until projection ``name`` has reached ``position``; ProjectionLag if not in time."""
+        deadline = time.monotonic() + (timeout or self.settings.min_position_wait_seconds)
+        delay = 0.001
+        while True:
+            with self.pool.connection() as conn:
+                row = conn.execute(f"SELECT position FROM {name}.tracking").fetchone()
+            current = int(row["position"]) if row else 0
+            if current >= position:
+                return current
+            if time.monotonic() + delay > deadline:
+                raise ProjectionLag(
+                    f"the {name} view has not reached position {position} yet",
+                    projection=name,
+                    position=current,
+                    requested=position,
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def replay(self, name: str, progress: Progress | None = None) -> int:
+        return replay(self.url, self.log.mapper, self.projections[name], progress=progress)
+
+    def close(self) -> None:
+        for runner in self.runners:
+            runner.stop()
+        self.watcher.stop()
+        with contextlib.suppress(Exception):
+            self.log.close()
+
+
+def build(settings: Settings | None = None, *, url: str | None = None) -> Container:
+    settings = settings or Settings()
+    url = url or database_url(settings)
+    migrate.apply(url)
+    env: dict[str, Any] = {
+        **library_env(url),
+        "PERSISTENCE_MODULE": FACTORY_TOPIC,
+        "POSTGRES_POOL_SIZE": str(settings.db_pool_size),
+        "POSTGRES_MAX_OVERFLOW": str(settings.db_pool_max_overflow),
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": str(
+            max(1, round(settings.idle_in_transaction_timeout_seconds))
+        ),
+        "POSTGRES_LOCK_TIMEOUT": str(int(settings.lock_timeout_seconds)),
+        LOCK_TIMEOUT: str(settings.lock_timeout_seconds),
+        GROUP_COMMIT: "y" if settings.group_commit else "n",
+        "AGGREGATE_CACHE_MAXSIZE": str(settings.aggregate_cache_size),
+        "CREATE_TABLE": "y",
+    }
+    log = EventLog(env=env)
+    pool: ConnectionPool = log.recorder.datastore.pool  # type: ignore[attr-defined]
+    return Container(
+        settings=settings,
+        url=url,
+        log=log,
+        workspaces=WorkspaceCommands(log),
+        specs=SpecCommands(log),
+        tasks=TaskCommands(log),
+        tokens=TokenStore(pool),
+        idempotency=IdempotencyStore(pool, settings.idempotency_ttl_hours),
+        watcher=LogWatcher(url),
+        projections=projections(),
+    )

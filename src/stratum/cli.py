@@ -1,0 +1,177 @@
+"""The ``stratum`` command: serve · worker · migrate · replay · token · demo."""
+
+from __future__ import annotations
+
+import enum
+import signal
+import sys
+import threading
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Stratum: event-sourced spec-driven workspaces.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    CONFIG = 3
+    DATABASE_UNAVAILABLE = 4
+    INTERRUPTED = 130
+
+
+def _container():  # type: ignore[no-untyped-def]
+    from pydantic import ValidationError
+
+    from stratum.bootstrap import build
+    from stratum.config import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as e:
+        typer.echo(f"configuration error: {e}", err=True)
+        raise typer.Exit(ExitCode.CONFIG) from e
+    try:
+        return build(settings)
+    except Exception as e:
+        import psycopg
+
+        if isinstance(e, psycopg.OperationalError):
+            typer.echo(f"database unavailable: {e}", err=True)
+            raise typer.Exit(ExitCode.DATABASE_UNAVAILABLE) from e
+        raise
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[bool, typer.Option(help="Load the demo workspace if missing and print an admin token.")] = False,
+    projections: Annotated[bool, typer.Option(help="Run projections in this process.")] = True,
+) -> None:
+    """Serve the HTTP API (projections run in-process unless --no-projections)."""
+    import uvicorn
+
+    from stratum import logs
+    from stratum.api.app import create_app
+
+    c = _container()
+    logs.configure(c.settings.log_level)
+    if demo:
+        _ensure_demo(c)
+        _, token = c.tokens.create(None, ["admin"], "make run")
+        typer.echo(f"Stratum is listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+        typer.echo(f"Admin token: {token}")
+    application = create_app(c, run_projections=projections and c.settings.run_projections_in_process)
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+
+
+def _ensure_demo(c) -> None:  # type: ignore[no-untyped-def]
+    from stratum import demo
+
+    with c.pool.connection() as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM event_log WHERE topic LIKE %s LIMIT 1", ("%Workspace.Created",)
+        ).fetchone()
+    if exists is None:
+        demo.load(c)
+
+
+@app.command()
+def worker() -> None:
+    """Run the projections (and background actors) until stopped; safe to run several."""
+    from stratum import logs
+
+    c = _container()
+    logs.configure(c.settings.log_level)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    c.start_projections()
+    stop.wait()
+    c.close()
+
+
+@app.command()
+def migrate(
+    rollback: Annotated[int, typer.Option(help="Roll back this many migrations instead.")] = 0,
+) -> None:
+    """Apply pending migrations (or roll back with --rollback N)."""
+    from stratum.bootstrap import database_url
+    from stratum.config import Settings
+    from stratum.infrastructure.postgres import migrate as m
+
+    url = database_url(Settings())
+    if rollback:
+        typer.echo(f"rolled back {m.rollback(url, rollback)} migration(s)")
+    else:
+        typer.echo(f"applied {m.apply(url)} migration(s)")
+
+
+@app.command()
+def replay(
+    projection: Annotated[str | None, typer.Option(help="Only this projection (default: all).")] = None,
+) -> None:
+    """Rebuild read models from the event log; readers never see a half-built view."""
+    c = _container()
+    names = [projection] if projection else list(c.projections)
+    unknown = [n for n in names if n not in c.projections]
+    if unknown:
+        typer.echo(f"unknown projection {unknown[0]!r}; known: {', '.join(c.projections)}", err=True)
+        raise typer.Exit(ExitCode.USAGE)
+    for name in names:
+        position = _with_progress(f"replaying {name}", lambda cb, n=name: c.replay(n, cb))
+        typer.echo(f"{name}: rebuilt up to position {position}")
+    c.close()
+
+
+def _with_progress(label: str, work):  # type: ignore[no-untyped-def]
+    if not sys.stderr.isatty():
+        return work(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress("[bold]{task.description}", BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        return work(lambda done, total: bar.update(task, completed=done, total=total))
+
+
+@token_app.command("create")
+def token_create(
+    admin: Annotated[bool, typer.Option("--admin", help="An operator token for every workspace.")] = False,
+    workspace: Annotated[str | None, typer.Option(help="Bind the token to this workspace id.")] = None,
+    scopes: Annotated[str, typer.Option(help="Comma-separated scopes for a workspace token.")] = "read,write",
+    name: Annotated[str, typer.Option(help="A label for the token.")] = "",
+) -> None:
+    """Create a token and print it as the last line of stdout (it is shown only once)."""
+    from uuid import UUID
+
+    if admin == (workspace is not None):
+        typer.echo("give either --admin or --workspace", err=True)
+        raise typer.Exit(ExitCode.USAGE)
+    c = _container()
+    if admin:
+        info, token = c.tokens.create(None, ["admin"], name or "cli")
+    else:
+        info, token = c.tokens.create(UUID(str(workspace)), scopes.split(","), name)
+    typer.echo(f"token id: {info.id}")
+    typer.echo(token)
+    c.close()
+
+
+@app.command()
+def demo() -> None:
+    """Load the demo workspace (again, if asked twice)."""
+    from stratum import demo as d
+
+    c = _container()
+    typer.echo(f"demo workspace: {d.load(c)}")
+    c.close()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,46 @@
+"""Settings: the only place that reads the environment (prefix ``STRATUM_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, PostgresDsn, RedisDsn, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STRATUM_", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default=Path("~/.local/share/stratum"),
+        description="Holds the embedded Postgres data directory and other local state.",
+    )
+    database_url: PostgresDsn | None = Field(
+        default=None, description="External Postgres (with pgvector); embedded when unset."
+    )
+    redis_url: RedisDsn | None = Field(
+        default=None, description="Redis for Dramatiq; the in-process broker when unset."
+    )
+    db_pool_size: int = Field(default=8, ge=1, le=200)
+    db_pool_max_overflow: int = Field(default=8, ge=0, le=200)
+    lock_timeout_seconds: float = Field(default=5.0, gt=0, le=600)
+    idle_in_transaction_timeout_seconds: int = Field(default=30, ge=1, le=3600)
+    aggregate_cache_size: int = Field(default=10_000, ge=0)
+    group_commit: bool = Field(
+        default=True, description="Save concurrent commands in one transaction."
+    )
+    projection_batch_size: int = Field(default=1000, ge=1, le=50_000)
+    min_position_wait_seconds: float = Field(default=5.0, gt=0, le=60)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    api_threads: int = Field(default=40, ge=1, le=1000)
+    sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=15.0)
+    idempotency_ttl_hours: int = Field(default=48, ge=24)
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
+    run_projections_in_process: bool = Field(
+        default=True, description="`stratum serve` runs projections in-process."
+    )
+
+    @field_validator("home")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()

@@ -1,0 +1,20 @@
+"""Every event type by its public name ("Task.StatusChanged"), for filters and docs."""
+
+from __future__ import annotations
+
+from stratum.domain.events import StratumEvent
+from stratum.domain.spec import Spec
+from stratum.domain.task import Task
+from stratum.domain.task_graph import TaskGraph
+from stratum.domain.workspace import Workspace
+
+AGGREGATES = (Workspace, Spec, Task, TaskGraph)
+
+
+def event_types() -> dict[str, type[StratumEvent]]:
+    found: dict[str, type[StratumEvent]] = {}
+    for aggregate in AGGREGATES:
+        for value in vars(aggregate).values():
+            if isinstance(value, type) and issubclass(value, StratumEvent):
+                found[value.__qualname__] = value
+    return found

@@ -1,0 +1,50 @@
+"""AWS Kiro: ``### Requirement 1[: Title]`` with a user story and EARS criteria.
+
+The ordinal in ``Requirement 1`` is a position, not an identity: Kiro renumbers
+requirements when one is inserted, so it is never used as a uid or as the title
+(title matching across revisions would then pair unrelated requirements).
+"""
+
+from __future__ import annotations
+
+import re
+
+_NUMBERED = re.compile(r"requirement[ \t]+([0-9]{1,9})(?![0-9])", re.IGNORECASE)
+_SEPARATORS = (":", ".", "-", ")", "\u2013", "\u2014")
+_EARS_KEYWORDS = frozenset({"WHEN", "WHILE", "IF", "WHERE", "GIVEN"})
+
+
+def requirement_heading(heading: str) -> tuple[str, str] | None:
+    """``"Requirement 3: Export"`` -> ``("Export", "Requirement 3")``.
+
+    The second item is the fallback title used when neither the heading nor the
+    text yields one.
+    """
+    match = _NUMBERED.match(heading)
+    if match is None:
+        if heading.casefold() == "requirement":
+            return "", "Requirement"
+        return None
+    rest = heading[match.end() :].lstrip()
+    if rest.startswith(_SEPARATORS):
+        rest = rest[1:]
+    return rest.strip(), f"Requirement {match.group(1)}"
+
+
+_STEP_KEYWORDS = _EARS_KEYWORDS | {"THEN", "AND", "BUT", "OR"}
+
+
+def _first_word(s: str) -> str:
+    head = s[:10].split(None, 1)
+    return head[0].strip("*_,:") if head else ""
+
+
+def is_ears_start(s: str) -> bool:
+    """Whether an unnumbered line opens an EARS criterion (``WHEN ...``, ``THE x SHALL``)."""
+    word = _first_word(s)
+    return word.upper() in _EARS_KEYWORDS or word == "THE"
+
+
+def starts_with_step_keyword(s: str) -> bool:
+    """Whether a line is a scenario step (``WHEN``, ``THEN``, ``AND`` ...), any case."""
+    return _first_word(s).upper() in _STEP_KEYWORDS

@@ -1,0 +1,101 @@
+"""Application errors; each has a stable ``code`` and maps to HTTP in api/problems.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stratum.domain.errors import DomainError
+
+
+class StratumError(Exception):
+    """Root of every error Stratum raises on purpose."""
+
+    code = "STRATUM_ERROR"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class NotFound(StratumError):
+    """The object does not exist, or belongs to another workspace."""
+
+    code = "NOT_FOUND"
+
+
+class VersionConflict(StratumError):
+    """The If-Match version is not the current version."""
+
+    code = "VERSION_CONFLICT"
+
+
+class PreconditionRequired(StratumError):
+    """An update came without If-Match."""
+
+    code = "PRECONDITION_REQUIRED"
+
+
+class IdempotencyKeyReused(StratumError):
+    """An Idempotency-Key was sent again with a different request."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class IdempotencyRace(StratumError):
+    """A concurrent request with the same Idempotency-Key committed first."""
+
+    code = "IDEMPOTENCY_RACE"
+
+
+class Unauthorized(StratumError):
+    """No token, or one we do not know."""
+
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(StratumError):
+    """The token lacks the scope for this operation."""
+
+    code = "FORBIDDEN"
+
+
+class ProjectionLag(StratumError):
+    """The read model has not reached the requested position in time."""
+
+    code = "PROJECTION_LAG"
+
+
+class RuleViolation(StratumError):
+    """A cross-aggregate rule refused the change."""
+
+    code = "RULE_VIOLATION"
+
+
+class UnknownEventType(StratumError):
+    """A ``types`` filter named an event type that does not exist."""
+
+    code = "UNKNOWN_EVENT_TYPE"
+
+
+class Conflict(StratumError):
+    """A concurrent change got there first; retry."""
+
+    code = "CONFLICT"
+
+
+__all__ = [
+    "Conflict",
+    "DomainError",
+    "Forbidden",
+    "IdempotencyKeyReused",
+    "IdempotencyRace",
+    "NotFound",
+    "PreconditionRequired",
+    "ProjectionLag",
+    "RuleViolation",
+    "StratumError",
+    "Unauthorized",
+    "UnknownEventType",
+    "VersionConflict",
+]

@@ -1,0 +1,119 @@
+"""Runs one projection: follows the log, one transaction and one tracking update per batch.
+
+Exactly-once effect: each batch transaction first locks the projection's tracking
+row and checks it still says where this runner thinks it is; the view rows and
+the new position then commit together. A session advisory lock keeps a second
+runner (another worker process) on standby rather than doing the work twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import Mapper
+
+from stratum.infrastructure.postgres.follow import read_batch
+from stratum.infrastructure.postgres.recorder import CHANNEL
+from stratum.projections.base import Projection
+
+log = logging.getLogger(__name__)
+
+
+def lock_key(name: str) -> int:
+    return zlib.crc32(f"stratum:projection:{name}".encode())
+
+
+class Moved(Exception):
+    """The tracking position changed under us (a replay swapped the schema)."""
+
+
+def process_batch(
+    conn: psycopg.Connection[Any],
+    projection: Projection,
+    schema: str,
+    expected: int,
+    batch: list[tuple[int, Any]],
+) -> int:
+    """Apply ``batch`` to the views in ``schema`` iff tracking is still at ``expected``."""
+    with conn.transaction():
+        conn.execute(f"SET LOCAL search_path = {schema}, public")
+        row = conn.execute("SELECT position FROM tracking FOR UPDATE").fetchone()
+        if row is None or row[0] != expected:
+            raise Moved
+        projection.process(conn, batch)
+        last = batch[-1][0]
+        conn.execute("UPDATE tracking SET position = %s, updated_at = now()", (last,))
+    return last
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        conninfo: str,
+        mapper: Mapper[Any],
+        projection: Projection,
+        batch_size: int = 1000,
+        on_batch: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.conninfo = conninfo
+        self.mapper = mapper
+        self.projection = projection
+        self.schema = projection.name
+        self.batch_size = batch_size
+        self.on_batch = on_batch
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"projection-{projection.name}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stopping.set()
+        self.thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                    if self._acquire(conn):
+                        self._follow(conn)
+            except psycopg.Error:
+                log.exception("projection %s lost its connection; retrying", self.schema)
+                self.stopping.wait(1.0)
+
+    def _acquire(self, conn: psycopg.Connection[Any]) -> bool:
+        """Wait (on standby) until this process holds the projection's lock."""
+        while not self.stopping.is_set():
+            row = conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(self.schema),)).fetchone()
+            if row and row[0]:
+                log.info("projection %s: running", self.schema)
+                return True
+            self.stopping.wait(1.0)
+        return False
+
+    def _follow(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(f"LISTEN {CHANNEL}")
+        position = self._position(conn)
+        while not self.stopping.is_set():
+            batch = read_batch(conn, self.mapper, position, self.batch_size)
+            if not batch:
+                # Notifications that arrived while we worked are queued and return at once.
+                for _ in conn.notifies(timeout=1.0, stop_after=1):
+                    pass
+                continue
+            try:
+                position = process_batch(conn, self.projection, self.schema, position, batch)
+            except Moved:
+                position = self._position(conn)
+                continue
+            if self.on_batch is not None:
+                self.on_batch(self.schema, position)
+
+    def _position(self, conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute(f"SELECT position FROM {self.schema}.tracking").fetchone()
+        return int(row[0]) if row else 0

@@ -1,0 +1,1 @@
+"""Dramatiq edge: broker set-up and small idempotent actors that take ids."""
