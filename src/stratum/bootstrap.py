@@ -7,8 +7,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg_pool import ConnectionPool
-
 from stratum.application.specs import SpecCommands
 from stratum.application.store import EventLog
 from stratum.application.tasks import TaskCommands
@@ -19,6 +17,7 @@ from stratum.infrastructure.postgres import embedded, migrate
 from stratum.infrastructure.postgres.dsn import library_env
 from stratum.infrastructure.postgres.factory import GROUP_COMMIT, LOCK_TIMEOUT
 from stratum.infrastructure.postgres.idempotency import IdempotencyStore
+from stratum.infrastructure.postgres.pool import Pool
 from stratum.infrastructure.postgres.projection_runner import ProjectionRunner
 from stratum.infrastructure.postgres.replay import Progress, replay
 from stratum.infrastructure.postgres.tokens import TokenStore
@@ -54,8 +53,8 @@ class Container:
     runners: list[ProjectionRunner] = field(default_factory=list)
 
     @property
-    def pool(self) -> ConnectionPool:  # type: ignore[type-arg]
-        pool: ConnectionPool = self.log.recorder.datastore.pool  # type: ignore[attr-defined]
+    def pool(self) -> Pool:
+        pool: Pool = self.log.recorder.datastore.pool  # type: ignore[attr-defined]
         return pool
 
     def start_projections(self) -> None:
@@ -116,7 +115,7 @@ def build(settings: Settings | None = None, *, url: str | None = None) -> Contai
         "CREATE_TABLE": "y",
     }
     log = EventLog(env=env)
-    pool: ConnectionPool = log.recorder.datastore.pool  # type: ignore[attr-defined]
+    pool: Pool = log.recorder.datastore.pool  # type: ignore[attr-defined]
     return Container(
         settings=settings,
         url=url,

@@ -6,9 +6,12 @@ import enum
 import signal
 import sys
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from stratum.bootstrap import Container
 
 app = typer.Typer(help="Stratum: event-sourced spec-driven workspaces.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -24,7 +27,7 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130
 
 
-def _container():  # type: ignore[no-untyped-def]
+def _container() -> Container:
     from pydantic import ValidationError
 
     from stratum.bootstrap import build
@@ -50,7 +53,9 @@ def _container():  # type: ignore[no-untyped-def]
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    demo: Annotated[bool, typer.Option(help="Load the demo workspace if missing and print an admin token.")] = False,
+    demo: Annotated[
+        bool, typer.Option(help="Load the demo workspace if missing and print an admin token.")
+    ] = False,
     projections: Annotated[bool, typer.Option(help="Run projections in this process.")] = True,
 ) -> None:
     """Serve the HTTP API (projections run in-process unless --no-projections)."""
@@ -67,10 +72,21 @@ def serve(
         typer.echo(f"Stratum is listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
         typer.echo(f"Admin token: {token}")
     application = create_app(c, run_projections=projections and c.settings.run_projections_in_process)
-    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    runtime = None
+    if c.settings.redis_url is None:
+        # Embedded defaults: the in-process broker's worker threads live in this process.
+        from workers.runtime import Runtime
+
+        runtime = Runtime(c)
+        runtime.start()
+    try:
+        uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+    finally:
+        if runtime is not None:
+            runtime.stop()
 
 
-def _ensure_demo(c) -> None:  # type: ignore[no-untyped-def]
+def _ensure_demo(c: Container) -> None:
     from stratum import demo
 
     with c.pool.connection() as conn:
@@ -91,8 +107,13 @@ def worker() -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    from workers.runtime import Runtime
+
     c.start_projections()
+    runtime = Runtime(c)
+    runtime.start()
     stop.wait()
+    runtime.stop()
     c.close()
 
 

@@ -20,7 +20,10 @@ def test_identical_revisions_have_no_changes() -> None:
 
 def test_new_mid_is_added_and_missing_mid_is_removed() -> None:
     changes = diff_requirements([A, B], [B, C])
-    assert [(c.kind, c.mid, c.uid) for c in changes] == [("added", "c", "REQ-003"), ("removed", "a", "REQ-001")]
+    assert [(c.kind, c.mid, c.uid) for c in changes] == [
+        ("added", "c", "REQ-003"),
+        ("removed", "a", "REQ-001"),
+    ]
     assert changes[0].before is None and changes[0].after == C
     assert changes[1].before == A and changes[1].after is None
 
@@ -53,7 +56,12 @@ def test_title_and_text_change_together_is_a_single_modification() -> None:
 def test_changes_follow_new_order_with_removals_last_in_old_order() -> None:
     b2 = req("b", "REQ-002", "Beta", text="x")
     d = req("d", "REQ-004", "Delta")
-    assert kinds([A, B, C], [d, b2]) == [("added", "d"), ("modified", "b"), ("removed", "a"), ("removed", "c")]
+    assert kinds([A, B, C], [d, b2]) == [
+        ("added", "d"),
+        ("modified", "b"),
+        ("removed", "a"),
+        ("removed", "c"),
+    ]
 
 
 def test_reordering_alone_is_not_a_change() -> None:

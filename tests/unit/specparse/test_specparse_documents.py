@@ -139,9 +139,10 @@ def test_pathological_inputs_parse_quickly(doc: str) -> None:
 
 
 def test_one_megabyte_of_realistic_markdown_parses_well_under_a_second() -> None:
-    parts = [(FIXTURES / name).read_text(encoding="utf-8") for name in sorted(
-        p.name for p in FIXTURES.glob("*.md")
-    )]
+    parts = [
+        (FIXTURES / name).read_text(encoding="utf-8")
+        for name in sorted(p.name for p in FIXTURES.glob("*.md"))
+    ]
     block = "\n".join(parts)
     doc = "\n".join([block] * (1_000_000 // len(block) + 1))
     started = time.perf_counter()

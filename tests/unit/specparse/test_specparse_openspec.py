@@ -17,9 +17,7 @@ def test_openspec_requirements_are_read_in_document_order() -> None:
 
 def test_openspec_normative_sentence_becomes_the_text() -> None:
     auth = parse_spec(load("openspec_auth_spec.md"))[0]
-    assert auth.text == (
-        "The system SHALL issue a signed JWT when a user logs in with valid credentials."
-    )
+    assert auth.text == ("The system SHALL issue a signed JWT when a user logs in with valid credentials.")
 
 
 def test_openspec_scenarios_become_acceptance_criteria() -> None:
@@ -85,10 +83,7 @@ def test_openspec_scenario_with_its_own_id_keeps_that_id() -> None:
 
 
 def test_openspec_scenario_steps_written_without_bullets_are_joined() -> None:
-    doc = (
-        "### Requirement: X\nThe system SHALL x.\n#### Scenario: s\n"
-        "WHEN a\nTHEN b\ncontinued\n"
-    )
+    doc = "### Requirement: X\nThe system SHALL x.\n#### Scenario: s\nWHEN a\nTHEN b\ncontinued\n"
     (req,) = parse_spec(doc)
     assert req.acceptance_criteria[0].text == "WHEN a; THEN b continued"
 

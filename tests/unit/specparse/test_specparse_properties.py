@@ -81,6 +81,16 @@ def test_parse_spec_never_crashes_on_markdown_like_text(doc: str) -> None:
     assert len({r.uid for r in assigned}) == len(assigned)
 
 
+@FAST
+@given(MARKDOWN)
+def test_reassigning_ids_to_the_same_document_changes_nothing(doc: str) -> None:
+    reqs = parse_spec(doc)
+    first = itertools.count()
+    previous = assign_ids(reqs, (), lambda: f"a{next(first)}")
+    second = itertools.count()
+    assert assign_ids(reqs, previous, lambda: f"b{next(second)}") == previous
+
+
 TITLES = st.sampled_from(["Login", "login ", "Logout", "Audit", "Export", "Import"])
 UIDS = st.sampled_from([None, None, "REQ-001", "req-002", "FR-1", "REQ-7"])
 TEXTS = st.sampled_from(["", "The system SHALL log in.", "The system SHALL log out.", "x"])
@@ -89,13 +99,20 @@ PARSED = st.builds(ParsedRequirement, UIDS, TITLES, TEXTS, st.just(()), st.none(
 
 @st.composite
 def previous_revisions(draw: st.DrawFn) -> list[Requirement]:
-    items = draw(st.lists(st.tuples(st.sampled_from(["REQ-001", "REQ-002", "FR-1", "REQ-7", "REQ-010"]), TITLES, TEXTS), max_size=6))
+    items = draw(
+        st.lists(
+            st.tuples(st.sampled_from(["REQ-001", "REQ-002", "FR-1", "REQ-7", "REQ-010"]), TITLES, TEXTS),
+            max_size=6,
+        )
+    )
     return [Requirement(uid, f"old{i}", title, text, (), None) for i, (uid, title, text) in enumerate(items)]
 
 
 @FAST
 @given(st.lists(PARSED, max_size=8), previous_revisions())
-def test_assigned_uids_and_mids_are_unique(parsed: list[ParsedRequirement], previous: list[Requirement]) -> None:
+def test_assigned_uids_and_mids_are_unique(
+    parsed: list[ParsedRequirement], previous: list[Requirement]
+) -> None:
     def run() -> tuple[Requirement, ...]:
         mids = itertools.count()
         return assign_ids(parsed, previous, lambda: f"new{next(mids)}")
@@ -121,8 +138,10 @@ UNIQUE_TITLES = st.lists(
 def test_previous_requirements_with_unchanged_titles_keep_uid_and_mid(
     titles: list[str], data: st.DataObject
 ) -> None:
-    first = [ParsedRequirement(data.draw(st.sampled_from([None, f"FR-{i}"])), t, f"text {i}", (), None)
-             for i, t in enumerate(titles)]
+    first = [
+        ParsedRequirement(data.draw(st.sampled_from([None, f"FR-{i}"])), t, f"text {i}", (), None)
+        for i, t in enumerate(titles)
+    ]
     mids = itertools.count()
     previous = assign_ids(first, (), lambda: f"m{next(mids)}")
     keep = data.draw(st.lists(st.booleans(), min_size=len(titles), max_size=len(titles)))
@@ -141,7 +160,9 @@ def test_previous_requirements_with_unchanged_titles_keep_uid_and_mid(
             assert (by_title[prev.title].uid, by_title[prev.title].mid) == (prev.uid, prev.mid)
 
 
-CRITERIA = st.lists(st.builds(Criterion, st.text(max_size=5), st.text(max_size=5), st.text(max_size=20)), max_size=3)
+CRITERIA = st.lists(
+    st.builds(Criterion, st.text(max_size=5), st.text(max_size=5), st.text(max_size=20)), max_size=3
+)
 REQUIREMENTS = st.builds(
     Requirement, st.text(max_size=8), st.text(max_size=8), st.text(max_size=20), st.text(max_size=40),
     CRITERIA.map(tuple), st.none() | st.text(max_size=4),
@@ -201,7 +222,11 @@ def render(reqs: list[tuple[str | None, str, str]], style: str) -> str:
 
 @FAST
 @given(
-    st.lists(st.tuples(st.none() | st.integers(1, 999).map(lambda n: f"REQ-{n}"), SAFE_TITLE, SAFE_TITLE), max_size=8, unique_by=lambda t: t[0] or t[1]),
+    st.lists(
+        st.tuples(st.none() | st.integers(1, 999).map(lambda n: f"REQ-{n}"), SAFE_TITLE, SAFE_TITLE),
+        max_size=8,
+        unique_by=lambda t: t[0] or t[1],
+    ),
     st.sampled_from(["openspec", "kiro"]),
 )
 def test_parse_of_rendered_requirements_round_trips_titles_and_uids(

@@ -40,9 +40,7 @@ def test_speckit_functional_requirements_keep_their_ids() -> None:
 
 def test_speckit_functional_requirement_title_is_derived_from_its_text() -> None:
     fr1 = parse_spec(SPEC)[3]
-    assert fr1.text == (
-        "System MUST allow users to create albums with a name of up to 100 characters."
-    )
+    assert fr1.text == ("System MUST allow users to create albums with a name of up to 100 characters.")
     assert fr1.title == "System MUST allow users to create albums with"
 
 
@@ -58,9 +56,7 @@ def test_speckit_wrapped_functional_requirement_lines_are_joined() -> None:
 def test_speckit_needs_clarification_markers_are_kept_in_text() -> None:
     fr5 = parse_spec(SPEC)[7]
     assert fr5.uid == "FR-005"
-    assert fr5.text.endswith(
-        "[NEEDS CLARIFICATION: auth method not specified - email/password, SSO, OAuth?]"
-    )
+    assert fr5.text.endswith("[NEEDS CLARIFICATION: auth method not specified - email/password, SSO, OAuth?]")
     assert fr5.title == "System MUST authenticate users via"
 
 

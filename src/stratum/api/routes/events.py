@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -94,10 +95,9 @@ async def stream_events(
                     position = e["position"]
                     yield ServerSentEvent(data=json.dumps(e), id=str(position), event=e["type"])
                 if len(page) < STREAM_PAGE:
-                    try:
+                    # The timeout re-checks for a client that left while idle.
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), timeout=5.0)
-                    except TimeoutError:
-                        pass
         finally:
             c.watcher.unsubscribe(wake)
 

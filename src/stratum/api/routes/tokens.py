@@ -14,7 +14,9 @@ router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
 
 @router.post("", status_code=201, operation_id="createToken")
-def create_token(body: TokenCreate, request: Request, c: ContainerDep, p: Admin, idem: IdemDep) -> JSONResponse:
+def create_token(
+    body: TokenCreate, request: Request, c: ContainerDep, p: Admin, idem: IdemDep
+) -> JSONResponse:
     ws = workspace_of(p, body.workspace_id)
     scope = str(p.token.id)
     if idem is not None and (stored := c.idempotency.get(scope, idem.key)) is not None:

@@ -16,11 +16,7 @@ from stratum.domain.specparse.model import Requirement, RequirementChange
 
 
 def _same_content(a: Requirement, b: Requirement) -> bool:
-    return (
-        a.text == b.text
-        and a.acceptance_criteria == b.acceptance_criteria
-        and a.priority == b.priority
-    )
+    return a.text == b.text and a.acceptance_criteria == b.acceptance_criteria and a.priority == b.priority
 
 
 def diff_requirements(

@@ -51,13 +51,7 @@ class Draft:
 
     def build(self, uid: str | None, ordinal: int) -> ParsedRequirement:
         text = self.body.text()
-        title = (
-            self.title
-            or derive_title(text)
-            or uid
-            or self.fallback_title
-            or f"Requirement {ordinal}"
-        )
+        title = self.title or derive_title(text) or uid or self.fallback_title or f"Requirement {ordinal}"
         return ParsedRequirement(
             uid=uid,
             title=clip(title, MAX_TITLE_CHARS),

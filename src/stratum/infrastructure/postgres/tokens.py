@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
-from psycopg_pool import ConnectionPool
+from stratum.infrastructure.postgres.pool import Pool
 
 PREFIX = "stm_"
 SCOPES = ("read", "write", "agent", "approve", "admin")
@@ -26,7 +26,7 @@ def _digest(token: str) -> bytes:
 
 
 class TokenStore:
-    def __init__(self, pool: ConnectionPool) -> None:  # type: ignore[type-arg]
+    def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
     def create(

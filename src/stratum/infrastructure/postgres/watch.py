@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+
 import psycopg
 
 from stratum.infrastructure.postgres.recorder import CHANNEL

@@ -1,0 +1,40 @@
+"""Runs actors: Dramatiq worker threads plus a tiny scheduler for periodic housekeeping."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from dramatiq import Worker
+
+from stratum.bootstrap import Container
+from workers.actors import Actors, register
+from workers.broker import make_broker
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, container: Container, housekeeping_every: float = 3600.0, threads: int = 2) -> None:
+        redis_url = container.settings.redis_url
+        self.broker = make_broker(None if redis_url is None else str(redis_url))
+        self.actors: Actors = register(self.broker, container)
+        self.worker = Worker(self.broker, worker_threads=threads)
+        self.every = housekeeping_every
+        self._stopping = threading.Event()
+        self._scheduler = threading.Thread(target=self._schedule, name="housekeeping", daemon=True)
+
+    def start(self) -> None:
+        self.worker.start()
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.worker.stop()
+        self.broker.close()
+
+    def _schedule(self) -> None:
+        # Several workers may each enqueue this; the actor is idempotent, so that is harmless.
+        while not self._stopping.is_set():
+            self.actors.purge_idempotency_keys.send()
+            self._stopping.wait(self.every)
