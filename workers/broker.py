@@ -9,6 +9,6 @@ from dramatiq.brokers.stub import StubBroker
 
 def make_broker(redis_url: str | None) -> Broker:
     if redis_url:
-        return RedisBroker(url=redis_url, namespace="stratum")
+        return RedisBroker(url=redis_url, namespace="stratum")  # type: ignore[no-untyped-call]
     # In-process: the serving process also runs the worker threads (see runtime.py).
     return StubBroker()

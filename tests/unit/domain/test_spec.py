@@ -97,7 +97,9 @@ def test_folding_a_specs_events_reproduces_it_through_the_log() -> None:
     assert state(fold(through_the_log(events))) == state(spec)
 
 
-bodies = st.lists(st.sampled_from([V1, V2, "", "REQ-7: plain requirement\n", V1 + "\nREQ-9: extra\n"]), max_size=6)
+bodies = st.lists(
+    st.sampled_from([V1, V2, "", "REQ-7: plain requirement\n", V1 + "\nREQ-9: extra\n"]), max_size=6
+)
 
 
 @given(bodies)
