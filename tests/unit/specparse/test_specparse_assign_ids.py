@@ -1,4 +1,5 @@
 import itertools
+import time
 from collections.abc import Callable
 
 import pytest
@@ -169,3 +170,25 @@ def test_assignment_is_deterministic() -> None:
     v1 = revise((), V1, "m")
     doc = V1.replace("Logout", "Sign out") + "\nREQ-050: The system SHALL be fast.\n"
     assert revise(v1, doc) == revise(v1, doc)
+
+
+def test_bulk_rewrite_of_a_large_spec_stays_fast_and_keeps_mids_in_place() -> None:
+    def doc(title: str, verb: str) -> str:
+        return "".join(
+            f"### Requirement: {title} {n}\nThe system {verb} process batch {n} within "
+            f"{n % 50} seconds and report progress to the operator console.\n\n"
+            for n in range(2_000)
+        )
+
+    v1 = revise((), doc("Capability", "SHALL"), "m")
+    started = time.perf_counter()
+    v2 = revise(v1, doc("Feature", "MUST"))
+    assert time.perf_counter() - started < 3.0
+    assert [r.mid for r in v2] == [r.mid for r in v1]
+
+
+def test_unrelated_rewrite_allocates_new_ids_for_everything() -> None:
+    v1 = revise((), V1, "m")
+    doc = "REQ-900: Totally unrelated requirement about invoices.\n### Requirement: Zebra\nStripes.\n"
+    v2 = revise(v1, doc)
+    assert [(r.uid, r.mid) for r in v2] == [("REQ-900", "n1"), ("REQ-901", "n2")]

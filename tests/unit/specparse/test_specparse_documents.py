@@ -135,7 +135,7 @@ def test_id_line_inside_a_requirement_block_is_a_separate_requirement() -> None:
 def test_pathological_inputs_parse_quickly(doc: str) -> None:
     started = time.perf_counter()
     parse_spec(doc)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 1.0
 
 
 def test_one_megabyte_of_realistic_markdown_parses_well_under_a_second() -> None:

@@ -14,7 +14,9 @@ from stratum.domain.specparse import (
 )
 from stratum.domain.specparse.limits import MAX_TITLE_CHARS
 
+# Sized so the whole specparse folder stays well under 20 s.
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+LIGHT = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 WORDS = st.sampled_from(
     [
@@ -133,7 +135,7 @@ UNIQUE_TITLES = st.lists(
 )
 
 
-@FAST
+@LIGHT
 @given(UNIQUE_TITLES, st.data())
 def test_previous_requirements_with_unchanged_titles_keep_uid_and_mid(
     titles: list[str], data: st.DataObject
@@ -169,7 +171,7 @@ REQUIREMENTS = st.builds(
 )  # fmt: skip
 
 
-@FAST
+@LIGHT
 @given(REQUIREMENTS)
 def test_requirement_round_trips_through_json(req: Requirement) -> None:
     assert Requirement.from_dict(json.loads(json.dumps(req.to_dict()))) == req
@@ -178,13 +180,13 @@ def test_requirement_round_trips_through_json(req: Requirement) -> None:
 UNIQUE_MID_LISTS = st.lists(REQUIREMENTS, max_size=6, unique_by=lambda r: r.mid)
 
 
-@FAST
+@LIGHT
 @given(UNIQUE_MID_LISTS)
 def test_diff_of_a_revision_with_itself_is_empty(reqs: list[Requirement]) -> None:
     assert diff_requirements(reqs, reqs) == ()
 
 
-@FAST
+@LIGHT
 @given(UNIQUE_MID_LISTS, UNIQUE_MID_LISTS)
 def test_applying_the_diff_to_old_yields_new(old: list[Requirement], new: list[Requirement]) -> None:
     state = {r.mid: r for r in old}
@@ -220,7 +222,7 @@ def render(reqs: list[tuple[str | None, str, str]], style: str) -> str:
     return "\n".join(out)
 
 
-@FAST
+@LIGHT
 @given(
     st.lists(
         st.tuples(st.none() | st.integers(1, 999).map(lambda n: f"REQ-{n}"), SAFE_TITLE, SAFE_TITLE),

@@ -23,14 +23,15 @@ _MID_ATTEMPTS = 100
 
 class _UidAllocator:
     def __init__(self, in_use: Iterable[str]) -> None:
-        self.in_use = set(in_use)
+        # Upper-cased: stored data may hold "req-5", which must still block "REQ-5".
+        self.in_use = {uid.upper() for uid in in_use}
         numbers = [int(m.group(1)) for m in map(_ALLOCATED.fullmatch, self.in_use) if m]
         self.next_number = max(numbers, default=0) + 1
 
     def claim(self, uid: str) -> bool:
-        if uid in self.in_use:
+        if uid.upper() in self.in_use:
             return False
-        self.in_use.add(uid)
+        self.in_use.add(uid.upper())
         return True
 
     def allocate(self) -> str:
@@ -68,6 +69,13 @@ def assign_ids(
     previous: Sequence[Requirement],
     new_mid: Callable[[], str],
 ) -> tuple[Requirement, ...]:
+    """Turn parsed requirements into ``Requirement``s, in document order.
+
+    ``previous`` is the last revision's result; ``new_mid`` is called once per
+    requirement that matches nothing, in document order, so the result is
+    deterministic for a deterministic ``new_mid``. Raises ``ValueError`` only if
+    ``new_mid`` keeps returning mids that are already in use.
+    """
     explicit = _explicit_uids(parsed)
     matches = match_previous(parsed, explicit, previous)
     doc_uids = {uid for uid in explicit if uid is not None}

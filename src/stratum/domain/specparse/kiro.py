@@ -1,17 +1,20 @@
 """AWS Kiro: ``### Requirement 1[: Title]`` with a user story and EARS criteria.
 
 The ordinal in ``Requirement 1`` is a position, not an identity: Kiro renumbers
-requirements when one is inserted, so it is never used as a uid or as the title
-(title matching across revisions would then pair unrelated requirements).
+requirements when one is inserted, so it is never a uid, and it is the title only
+when nothing better exists (a title derived from the user story is preferred;
+matching titles across revisions would otherwise pair unrelated requirements).
 """
 
 from __future__ import annotations
 
 import re
 
+from stratum.domain.specparse.text import first_word
+
 _NUMBERED = re.compile(r"requirement[ \t]+([0-9]{1,9})(?![0-9])", re.IGNORECASE)
 _SEPARATORS = (":", ".", "-", ")", "\u2013", "\u2014")
-_EARS_KEYWORDS = frozenset({"WHEN", "WHILE", "IF", "WHERE", "GIVEN"})
+EARS_KEYWORDS = frozenset({"WHEN", "WHILE", "IF", "WHERE", "GIVEN"})
 
 
 def requirement_heading(heading: str) -> tuple[str, str] | None:
@@ -31,20 +34,7 @@ def requirement_heading(heading: str) -> tuple[str, str] | None:
     return rest.strip(), f"Requirement {match.group(1)}"
 
 
-_STEP_KEYWORDS = _EARS_KEYWORDS | {"THEN", "AND", "BUT", "OR"}
-
-
-def _first_word(s: str) -> str:
-    head = s[:10].split(None, 1)
-    return head[0].strip("*_,:") if head else ""
-
-
 def is_ears_start(s: str) -> bool:
     """Whether an unnumbered line opens an EARS criterion (``WHEN ...``, ``THE x SHALL``)."""
-    word = _first_word(s)
-    return word.upper() in _EARS_KEYWORDS or word == "THE"
-
-
-def starts_with_step_keyword(s: str) -> bool:
-    """Whether a line is a scenario step (``WHEN``, ``THEN``, ``AND`` ...), any case."""
-    return _first_word(s).upper() in _STEP_KEYWORDS
+    word = first_word(s)
+    return word.upper() in EARS_KEYWORDS or word == "THE"

@@ -7,8 +7,10 @@ REMOVED and RENAMED sections list old titles and must not be read as requirement
 
 from __future__ import annotations
 
-from stratum.domain.specparse.text import skip_number_and_separator
+from stratum.domain.specparse.kiro import EARS_KEYWORDS
+from stratum.domain.specparse.text import first_word, skip_number_and_separator
 
+_STEP_KEYWORDS = EARS_KEYWORDS | {"THEN", "AND", "BUT", "OR"}
 _DELTA_KEEPS = {"added": True, "modified": True, "removed": False, "renamed": False}
 
 
@@ -35,3 +37,8 @@ def scenario_title(heading: str) -> str | None:
     if rest and rest[0] not in ": \t-.0123456789":
         return None
     return skip_number_and_separator(rest)
+
+
+def is_step(s: str) -> bool:
+    """Whether a scenario line is a step (``WHEN``, ``THEN``, ``AND`` ...), in any case."""
+    return first_word(s).upper() in _STEP_KEYWORDS

@@ -5,8 +5,13 @@ Two kinds of requirement exist side by side, so mixed documents work:
 * *blocks* opened by a requirement heading (OpenSpec, Kiro, spec-kit user story,
   ``## REQ-12 Title``) and closed by the next heading of the same or higher level;
 * *items*: a single line starting with an id (``- **FR-001**: System MUST ...``)
-  plus its continuation lines. An item may sit inside a block's body; it is
-  emitted separately and the block carries on after it.
+  plus its continuation lines. Items are read at top level and in a block's
+  body, not inside criteria, scenario or notes sections (where such a line is a
+  criterion or commentary). An item inside a block's body is emitted separately
+  and the block carries on after it.
+
+Known limits: setext headings (``Title`` over ``===``) and tables are not read;
+fenced code and HTML comments never contribute structure or text.
 
 Requirements come out in the order their first line appears.
 """
@@ -150,7 +155,7 @@ class _Parser:
 
     def scenario_line(self, block: Draft, s: str, item_text: str | None) -> None:
         piece = strip_bold(s if item_text is None else item_text).strip()
-        keyword = kiro.starts_with_step_keyword(piece)
+        keyword = openspec.is_step(piece)
         if item_text is None and self.blank and not keyword:
             # Scenarios are step bullets; a new prose paragraph is commentary
             # after them, not part of the criterion.

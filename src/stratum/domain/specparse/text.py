@@ -30,6 +30,12 @@ def normalise(s: str) -> str:
     return " ".join(s.casefold().split())
 
 
+def first_word(s: str) -> str:
+    """The first word without emphasis or trailing punctuation; looks at 10 chars only."""
+    head = s[:10].split(None, 1)
+    return head[0].strip("*_,:") if head else ""
+
+
 def skip_number_and_separator(rest: str) -> str:
     """``" 1 - Title"`` -> ``"Title"``: drops an ordinal and one separator."""
     rest = rest.lstrip()
