@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from stratum.domain.errors import InvalidTransition, InvalidValue
+from stratum.domain import lifecycle
+from stratum.domain.errors import InvalidValue
 from stratum.domain.events import Meta, StratumAggregate, StratumCreated, StratumEvent
 from stratum.domain.specparse import (
     Requirement,
@@ -156,24 +157,12 @@ class Spec(StratumAggregate):
             requirement if r.mid == requirement.mid else r for r in self.requirements
         ]
 
-    class StatusChanged(StratumEvent):
-        status: str
-        previous: str
-
-        def apply(self, aggregate: Any) -> None:
-            aggregate.status = self.status
+    class StatusChanged(lifecycle.StatusChanged):
+        pass
 
     def change_status(self, status: str, meta: Meta) -> None:
-        if status == self.status:
-            return
-        if status not in TRANSITIONS.get(self.status, frozenset()):
-            raise InvalidTransition(
-                f"a spec cannot go from {self.status} to {status}",
-                current=self.status,
-                requested=status,
-                allowed=sorted(TRANSITIONS[self.status]),
-            )
-        self._emit(self.StatusChanged, meta, status=status, previous=self.status)
+        if lifecycle.must_move("spec", TRANSITIONS, self.status, status):
+            self._emit(self.StatusChanged, meta, status=status, previous=self.status)
 
     def requirement_uids(self) -> set[str]:
         return {r.uid for r in self.requirements}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypeVar
 from uuid import UUID, uuid4
 
-from stratum.domain.errors import InvalidTransition
+from stratum.domain import lifecycle
 from stratum.domain.events import Meta, StratumAggregate, StratumCreated, StratumEvent
 from stratum.domain.text import bounded_text, clean_line
 
@@ -99,24 +99,12 @@ class Task(StratumAggregate):
         if cleaned:
             self._emit(self.Edited, meta, changes=cleaned)
 
-    class StatusChanged(StratumEvent):
-        status: str
-        previous: str
-
-        def apply(self, aggregate: Any) -> None:
-            aggregate.status = self.status
+    class StatusChanged(lifecycle.StatusChanged):
+        pass
 
     def change_status(self, status: str, meta: Meta) -> None:
-        if status == self.status:
-            return
-        if status not in TRANSITIONS.get(self.status, frozenset()):
-            raise InvalidTransition(
-                f"a task cannot go from {self.status} to {status}",
-                current=self.status,
-                requested=status,
-                allowed=sorted(TRANSITIONS[self.status]),
-            )
-        self._emit(self.StatusChanged, meta, status=status, previous=self.status)
+        if lifecycle.must_move("task", TRANSITIONS, self.status, status):
+            self._emit(self.StatusChanged, meta, status=status, previous=self.status)
 
 
 T = TypeVar("T")
