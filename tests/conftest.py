@@ -18,7 +18,8 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "stratum"))
 
-TEMPLATE = "stratum_test_template"
+# One template per test session, so sessions running side by side never clash.
+TEMPLATE = f"stratum_template_{os.getpid()}"
 MAX_CONNECTIONS = 400
 
 
@@ -54,7 +55,7 @@ def _url_for(admin_url: str, dbname: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def template_url(pg_admin_url: str) -> str:
+def template_url(pg_admin_url: str) -> Iterator[str]:
     """A database with every migration and the event store's tables, cloned per test."""
     from stratum.bootstrap import build
     from stratum.config import Settings
@@ -64,14 +65,16 @@ def template_url(pg_admin_url: str) -> str:
         conn.execute(f"CREATE DATABASE {TEMPLATE}")
     url = _url_for(pg_admin_url, TEMPLATE)
     build(Settings(), url=url).close()
-    return url
+    yield url
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
 
 
 @pytest.fixture
 def database_url(pg_admin_url: str, template_url: str) -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
     yield _url_for(pg_admin_url, name)
     with psycopg.connect(pg_admin_url, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -67,7 +67,8 @@ class Container:
 
     def wait_for(self, name: str, position: int, timeout: float | None = None) -> int:
         """Block until projection ``name`` has reached ``position``; ProjectionLag if not in time."""
-        deadline = time.monotonic() + (timeout or self.settings.min_position_wait_seconds)
+        wait = self.settings.min_position_wait_seconds if timeout is None else timeout
+        deadline = time.monotonic() + wait
         delay = 0.001
         while True:
             with self.pool.connection() as conn:

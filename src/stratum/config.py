@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
-from pydantic import Field, PostgresDsn, RedisDsn, field_validator
+from pydantic import Field, RedisDsn, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -15,7 +16,9 @@ class Settings(BaseSettings):
         default=Path("~/.local/share/stratum"),
         description="Holds the embedded Postgres data directory and other local state.",
     )
-    database_url: PostgresDsn | None = Field(
+    # Not PostgresDsn: it refuses an empty host, i.e. a unix socket given as
+    # postgresql://user@/db?host=/socket/dir (what the embedded server reports).
+    database_url: str | None = Field(
         default=None, description="External Postgres (with pgvector); embedded when unset."
     )
     redis_url: RedisDsn | None = Field(
@@ -39,6 +42,18 @@ class Settings(BaseSettings):
     run_projections_in_process: bool = Field(
         default=True, description="`stratum serve` runs projections in-process."
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme.split("+")[0] not in ("postgres", "postgresql"):
+            raise ValueError("must be a postgresql:// URL")
+        if not (parts.hostname or parse_qs(parts.query).get("host")):
+            raise ValueError("must name a host (or a socket directory as ?host=)")
+        return value
 
     @field_validator("home")
     @classmethod

@@ -52,6 +52,9 @@ class Spec(StratumAggregate):
         self.body = body
         self.status: str = "draft"
         self.requirements = [Requirement.from_dict(r) for r in requirements]
+        # Removed requirements keep their uid and mid reserved: a task or test that
+        # traced to REQ-001 must never silently point at a different requirement.
+        self.retired: list[Requirement] = []
 
     class Created(StratumCreated):
         title: str
@@ -100,7 +103,9 @@ class Spec(StratumAggregate):
         requirement: dict[str, Any]
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.requirements.append(Requirement.from_dict(self.requirement))
+            added = Requirement.from_dict(self.requirement)
+            aggregate.requirements.append(added)
+            aggregate.retired = [r for r in aggregate.retired if r.mid != added.mid]
 
     class RequirementModified(StratumEvent):
         requirement: dict[str, Any]
@@ -120,6 +125,7 @@ class Spec(StratumAggregate):
         uid: str
 
         def apply(self, aggregate: Any) -> None:
+            aggregate.retired += [r for r in aggregate.requirements if r.mid == self.mid]
             aggregate.requirements = [r for r in aggregate.requirements if r.mid != self.mid]
 
     class RequirementsReordered(StratumEvent):
@@ -133,7 +139,7 @@ class Spec(StratumAggregate):
         body = _check_body(body)
         if body == self.body:
             return
-        new = assign_ids(parse_spec(body), self.requirements, new_mid)
+        new = assign_ids(parse_spec(body), [*self.requirements, *self.retired], new_mid)
         self._emit(self.BodyRevised, meta, body=body)
         for change in diff_requirements(self.requirements, new):
             if change.kind == "added" and change.after is not None:

@@ -73,6 +73,22 @@ def test_revising_a_spec_emits_requirement_level_deltas() -> None:
     assert [r.uid for r in spec.requirements] == ["REQ-001", "REQ-003"]
 
 
+def test_a_removed_requirements_uid_is_never_given_to_another() -> None:
+    spec = new_spec()
+    spec.revise("", META)
+    assert spec.requirements == []
+    spec.revise("## Requirements\n\n### Requirement: Audit log\nThe system SHALL log.\n", META)
+    assert [r.uid for r in spec.requirements] == ["REQ-003"]
+
+
+def test_a_requirement_that_comes_back_gets_its_identity_back() -> None:
+    spec = new_spec()
+    logout = spec.requirements[1]
+    spec.revise(V1.split("### Requirement: Logout")[0], META)
+    spec.revise(V1, META)
+    assert (spec.requirements[1].uid, spec.requirements[1].mid) == (logout.uid, logout.mid)
+
+
 def test_revising_with_the_same_body_changes_nothing() -> None:
     spec = new_spec()
     spec.collect_events()

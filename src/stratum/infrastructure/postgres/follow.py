@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import Mapper, StoredEvent
@@ -10,30 +9,43 @@ from psycopg import Connection
 
 from stratum.infrastructure.postgres.recorder import EVENT_TABLE
 
+COLUMNS = "notification_id, originator_id, originator_version, topic, state, xmin::text AS tx"
 SELECT_AFTER = (
-    f"SELECT notification_id, originator_id, originator_version, topic, state"
-    f" FROM {EVENT_TABLE} WHERE notification_id > %s AND notification_id <= %s"
-    f" ORDER BY notification_id LIMIT %s"
+    f"SELECT {COLUMNS} FROM {EVENT_TABLE}"
+    f" WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id LIMIT %s"
+)
+# The rest of one transaction's rows: its positions are consecutive (the append lock).
+SELECT_REST_OF_TX = (
+    f"SELECT {COLUMNS} FROM {EVENT_TABLE}"
+    f" WHERE notification_id > %s AND xmin = %s::xid ORDER BY notification_id"
 )
 
 
 def read_batch(
     conn: Connection[Any], mapper: Mapper[Any], after: int, limit: int, upto: int | None = None
 ) -> list[tuple[int, Any]]:
-    """Up to ``limit`` (position, domain event) pairs after ``after``, in order.
+    """About ``limit`` (position, domain event) pairs after ``after``, in order.
 
     Positions are assigned under the append lock in commit order, so a reader that
     has seen position n has seen everything before it: no gap is ever filled later.
+    A batch never ends inside a transaction: one command's events (a spec body and
+    its requirement changes, a task and its dependency edges) become visible together.
     """
     with conn.cursor(binary=True) as cur:
         cur.execute(SELECT_AFTER, (after, upto if upto is not None else 2**62, limit), prepare=True)
-        rows: Sequence[Any] = cur.fetchall()
+        rows: list[Any] = list(cur.fetchall())
+        if rows and len(rows) == limit and upto is None:
+            last = rows[-1]
+            tx = last["tx"] if isinstance(last, dict) else last[5]
+            position = last["notification_id"] if isinstance(last, dict) else last[0]
+            cur.execute(SELECT_REST_OF_TX, (position, tx), prepare=True)
+            rows.extend(cur.fetchall())
     out = []
     for row in rows:
         pos, oid, ver, topic, state = (
             (row["notification_id"], row["originator_id"], row["originator_version"],
              row["topic"], row["state"])
-            if isinstance(row, dict) else row
+            if isinstance(row, dict) else row[:5]
         )
         out.append((pos, mapper.to_domain_event(StoredEvent(oid, ver, topic, bytes(state)))))
     return out

@@ -77,14 +77,22 @@ class ProjectionRunner:
         self.thread.join(timeout)
 
     def _run(self) -> None:
+        backoff = 1.0
         while not self.stopping.is_set():
             try:
                 with psycopg.connect(self.conninfo, autocommit=True) as conn:
                     if self._acquire(conn):
                         self._follow(conn)
-            except psycopg.Error:
-                log.exception("projection %s lost its connection; retrying", self.schema)
-                self.stopping.wait(1.0)
+                backoff = 1.0
+            except Exception:
+                # Never a silently dead thread: the batch rolled back, the lock is released
+                # with the connection, and the view's lag shows in /metrics until it recovers.
+                log.exception(
+                    "projection %s failed; retrying in %.0f s", self.schema, backoff,
+                    extra={"projection": self.schema},
+                )
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
 
     def _acquire(self, conn: psycopg.Connection[Any]) -> bool:
         """Wait (on standby) until this process holds the projection's lock."""
