@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 if TYPE_CHECKING:
     from stratum.bootstrap import Container
+    from stratum.config import Settings
 
 app = typer.Typer(help="Stratum: event-sourced spec-driven workspaces.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
@@ -27,26 +30,36 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130
 
 
-def _container() -> Container:
+def _settings() -> Settings:
     from pydantic import ValidationError
 
-    from stratum.bootstrap import build
     from stratum.config import Settings
 
     try:
-        settings = Settings()
+        return Settings()
     except ValidationError as e:
         typer.echo(f"configuration error: {e}", err=True)
         raise typer.Exit(ExitCode.CONFIG) from e
-    try:
-        return build(settings)
-    except Exception as e:
-        import psycopg
 
-        if isinstance(e, psycopg.OperationalError):
-            typer.echo(f"database unavailable: {e}", err=True)
-            raise typer.Exit(ExitCode.DATABASE_UNAVAILABLE) from e
-        raise
+
+@contextlib.contextmanager
+def _database() -> Iterator[None]:
+    """An unreachable database exits with DATABASE_UNAVAILABLE, not a traceback."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.OperationalError as e:
+        typer.echo(f"database unavailable: {e}", err=True)
+        raise typer.Exit(ExitCode.DATABASE_UNAVAILABLE) from e
+
+
+def _container() -> Container:
+    from stratum.bootstrap import build
+
+    settings = _settings()
+    with _database():
+        return build(settings)
 
 
 @app.command()
@@ -123,14 +136,15 @@ def migrate(
 ) -> None:
     """Apply pending migrations (or roll back with --rollback N)."""
     from stratum.bootstrap import database_url
-    from stratum.config import Settings
     from stratum.infrastructure.postgres import migrate as m
 
-    url = database_url(Settings())
-    if rollback:
-        typer.echo(f"rolled back {m.rollback(url, rollback)} migration(s)")
-    else:
-        typer.echo(f"applied {m.apply(url)} migration(s)")
+    settings = _settings()
+    with _database():
+        url = database_url(settings)
+        if rollback:
+            typer.echo(f"rolled back {m.rollback(url, rollback)} migration(s)")
+        else:
+            typer.echo(f"applied {m.apply(url)} migration(s)")
 
 
 @app.command()

@@ -9,8 +9,10 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 
 from stratum.bootstrap import Container
+from stratum.domain.workspace import Workspace
 from stratum.errors import Forbidden, NotFound, PreconditionRequired, Unauthorized
 from stratum.infrastructure.postgres.tokens import TokenInfo
 
@@ -73,6 +75,19 @@ def workspace_of(p: Principal, ws: UUID) -> UUID:
     return ws
 
 
+def existing_workspace(c: Container, p: Principal, ws: UUID) -> UUID:
+    """``workspace_of``, and for an operator token also a workspace that was ever created.
+
+    For routes that would otherwise answer an empty list (or an endless stream) for a
+    mistyped id. A workspace token's own workspace exists; the log, not the view, answers
+    for operators, so a workspace created a moment ago is found.
+    """
+    ws = workspace_of(p, ws)
+    if p.token.workspace_id is None:
+        c.log.load(Workspace, ws, ws)
+    return ws
+
+
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
 
@@ -128,6 +143,14 @@ def min_position(
     min_position: Annotated[int | None, Query(ge=0, le=2**62)] = None,
 ) -> None:
     if min_position is not None:
+        # Every position a command reported is in the log; one past its head was never
+        # handed out, and waiting for it would only hold a worker thread for seconds.
+        head = c.log.recorder.max_notification_id() or 0
+        if min_position > head:
+            raise RequestValidationError([{
+                "loc": ("query", "min_position"), "type": "value_error",
+                "msg": f"position {min_position} has not been written (the log ends at {head})",
+            }])
         c.wait_for("core", min_position)
 
 

@@ -70,22 +70,30 @@ class EdgeMiddleware:
         response_started = False
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body:
-            await self._send_413(send)
+            await self._send_413(send, correlation)
             self._observe(scope, 413, started, correlation)
             return
         received = 0
+        rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, rejected, status
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
+                    # Answer here: the framework turns any error raised while it reads the
+                    # body into its own 400, which tracking_send then drops.
+                    if not response_started and not rejected:
+                        rejected, status = True, 413
+                        await self._send_413(send, correlation)
                     raise _TooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal status, response_started
+            if rejected:
+                return
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
@@ -96,17 +104,18 @@ class EdgeMiddleware:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
-            if not response_started:
-                await self._send_413(send)
+            if not response_started and not rejected:
+                await self._send_413(send, correlation)
             status = 413
         finally:
             self._observe(scope, status, started, correlation)
 
-    async def _send_413(self, send: Send) -> None:
+    async def _send_413(self, send: Send, correlation: str) -> None:
         body = _problem_413(self.max_body)
         await send({"type": "http.response.start", "status": 413, "headers": [
             (b"content-type", b"application/problem+json"),
             (b"content-length", str(len(body)).encode()),
+            (b"x-correlation-id", correlation.encode("latin-1")),
         ]})
         await send({"type": "http.response.body", "body": body})
 

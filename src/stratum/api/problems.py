@@ -103,7 +103,19 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's last resort answers text/plain without the edge's headers; keep the
+    # contract instead. The error is still re-raised and logged, and the server then drops
+    # the connection: say so, or a keep-alive client's next request fails on it.
+    headers = {"connection": "close"}
+    correlation = getattr(request.state, "correlation_id", None)
+    if correlation:
+        headers["x-correlation-id"] = correlation
+    return problem(500, "INTERNAL_ERROR", "an unexpected error occurred", headers)
+
+
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(errors.StratumError, _stratum_error)
     app.add_exception_handler(domain_errors.DomainError, _stratum_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

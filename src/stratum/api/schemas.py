@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=1_000_000)
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        """Text Postgres can store: a NUL or an unpaired surrogate would fail the read model."""
+        for s in _strings(value):
+            if "\x00" in s:
+                raise ValueError("text must not contain NUL characters")
+            try:
+                s.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("text must not contain unpaired surrogates") from None
+        return value
 
 
 class Patch(Body):

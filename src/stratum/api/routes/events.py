@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from stratum.api.deps import ContainerDep, Reader, workspace_of
+from stratum.api.deps import ContainerDep, Reader, existing_workspace
 from stratum.api.envelope import envelope
 from stratum.bootstrap import Container
 from stratum.domain.registry import event_types
@@ -68,7 +68,7 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     types: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> dict[str, Any]:
-    ws = workspace_of(p, ws)
+    ws = existing_workspace(c, p, ws)
     events = _read(c, ws, after, limit, _topics(types))
     return {"events": events, "next": events[-1]["position"] if events else after}
 
@@ -80,7 +80,7 @@ async def stream_events(
     types: Annotated[str | None, Query(max_length=2000)] = None,
     last_event_id: Annotated[str | None, Header(max_length=20, pattern=r"^\d+$")] = None,
 ) -> EventSourceResponse:
-    ws = workspace_of(p, ws)
+    ws = await run_in_threadpool(existing_workspace, c, p, ws)
     topics = _topics(types)
     start = int(last_event_id) if last_event_id is not None else (after or 0)
 
@@ -101,4 +101,5 @@ async def stream_events(
         finally:
             c.watcher.unsubscribe(wake)
 
-    return EventSourceResponse(events(), ping=int(c.settings.sse_heartbeat_seconds))
+    # A float: int() would turn a sub-second interval into 0, which disables heartbeats.
+    return EventSourceResponse(events(), ping=c.settings.sse_heartbeat_seconds)

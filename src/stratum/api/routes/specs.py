@@ -8,7 +8,17 @@ from fastapi.responses import JSONResponse
 
 from stratum.api import representations as rep
 from stratum.api.commands import run
-from stratum.api.deps import ContainerDep, Fresh, IdemDep, IfMatch, PageDep, Reader, Writer, workspace_of
+from stratum.api.deps import (
+    ContainerDep,
+    Fresh,
+    IdemDep,
+    IfMatch,
+    PageDep,
+    Reader,
+    Writer,
+    existing_workspace,
+    workspace_of,
+)
 from stratum.api.schemas import SpecCreate, SpecUpdate
 from stratum.domain.spec import Spec
 from stratum.domain.specparse import diff_requirements
@@ -43,7 +53,7 @@ def list_specs(
     status: Literal["draft", "approved", "archived"] | None = None,
 ) -> dict[str, object]:
     with c.pool.connection() as conn:
-        rows, nxt = views.specs(conn, workspace_of(p, ws), status, *page)
+        rows, nxt = views.specs(conn, existing_workspace(c, p, ws), status, *page)
     return {"items": [rep.spec_summary(r) for r in rows], "next": None if nxt is None else str(nxt)}
 
 

@@ -8,7 +8,17 @@ from fastapi.responses import JSONResponse
 
 from stratum.api import representations as rep
 from stratum.api.commands import run
-from stratum.api.deps import ContainerDep, Fresh, IdemDep, IfMatch, PageDep, Reader, Writer, workspace_of
+from stratum.api.deps import (
+    ContainerDep,
+    Fresh,
+    IdemDep,
+    IfMatch,
+    PageDep,
+    Reader,
+    Writer,
+    existing_workspace,
+    workspace_of,
+)
 from stratum.api.schemas import TaskCreate, TaskUpdate
 from stratum.domain.task import Task
 from stratum.errors import NotFound
@@ -39,7 +49,7 @@ def list_tasks(
     status: Status | None = None, spec_id: UUID | None = None,
 ) -> dict[str, object]:
     with c.pool.connection() as conn:
-        rows, nxt = views.tasks(conn, workspace_of(p, ws), status, spec_id, *page)
+        rows, nxt = views.tasks(conn, existing_workspace(c, p, ws), status, spec_id, *page)
     return {"items": [rep.task(r) for r in rows], "next": None if nxt is None else str(nxt)}
 
 

@@ -5,10 +5,10 @@ from uuid import UUID
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from stratum.api.deps import Admin, ContainerDep, IdemDep, workspace_of
+from stratum.api.deps import Admin, ContainerDep, IdemDep, IdemKey, workspace_of
 from stratum.api.schemas import TokenCreate
+from stratum.domain.workspace import Workspace
 from stratum.errors import IdempotencyKeyReused, NotFound
-from stratum.projections import core_views as views
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
@@ -19,13 +19,10 @@ def create_token(
 ) -> JSONResponse:
     ws = workspace_of(p, body.workspace_id)
     scope = str(p.token.id)
-    if idem is not None and (stored := c.idempotency.get(scope, idem.key)) is not None:
-        if stored.fingerprint != idem.fingerprint:
-            raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
-        return JSONResponse(stored.body, stored.status, headers={"Idempotent-Replayed": "true"})
-    with c.pool.connection() as conn:
-        if views.workspace(conn, ws) is None:
-            raise NotFound("workspace not found")
+    if idem is not None and (replay := _replayed(c, scope, idem)) is not None:
+        return replay
+    # The log, not the (eventually consistent) view: a workspace created a moment ago exists.
+    c.log.load(Workspace, ws, ws)
     info, token = c.tokens.create(ws, list(body.scopes), body.name)
     out = {
         "id": str(info.id),
@@ -34,9 +31,23 @@ def create_token(
         "scopes": sorted(info.scopes),
         "name": info.name,
     }
-    if idem is not None:
-        c.idempotency.put(scope, idem.key, idem.fingerprint, 201, out)
+    if idem is not None and not c.idempotency.put(scope, idem.key, idem.fingerprint, 201, out):
+        # A concurrent request with this key stored its token first: withdraw ours and answer
+        # with theirs, so one key never yields two working tokens.
+        c.tokens.revoke(info.id)
+        if (replay := _replayed(c, scope, idem)) is None:
+            raise IdempotencyKeyReused("this Idempotency-Key is being used by another request")
+        return replay
     return JSONResponse(out, 201)
+
+
+def _replayed(c: ContainerDep, scope: str, idem: IdemKey) -> JSONResponse | None:
+    stored = c.idempotency.get(scope, idem.key)
+    if stored is None:
+        return None
+    if stored.fingerprint != idem.fingerprint:
+        raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
+    return JSONResponse(stored.body, stored.status, headers={"Idempotent-Replayed": "true"})
 
 
 @router.delete("/{token_id}", status_code=204, operation_id="revokeToken")
