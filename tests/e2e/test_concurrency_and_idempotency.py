@@ -128,15 +128,13 @@ def test_ten_parallel_requests_with_one_idempotency_key_create_one_task(
 
 
 def _token_rows(live_server: Any, name: str) -> int:
-    """Tokens with this name that work (a raced duplicate may exist only as a revoked row)."""
+    """Token rows with this name: a raced duplicate must leave none behind."""
     with live_server.container.pool.connection() as conn:
-        row = conn.execute(
-            "SELECT count(*) AS n FROM api_token WHERE name = %s AND revoked_at IS NULL", (name,)
-        ).fetchone()
+        row = conn.execute("SELECT count(*) AS n FROM api_token WHERE name = %s", (name,)).fetchone()
     return int(row["n"])
 
 
-def test_an_idempotency_key_on_post_tokens_replays_one_token(
+def test_an_idempotency_key_on_post_tokens_creates_one_token_and_never_replays_its_secret(
     live_server: Any, api: httpx.Client, admin: dict[str, str]
 ) -> None:
     ws = create_workspace(api)["id"]
@@ -145,15 +143,15 @@ def test_an_idempotency_key_on_post_tokens_replays_one_token(
     first = api.post("/v1/tokens", json=body, headers=key)
     second = api.post("/v1/tokens", json=body, headers=key)
     assert first.status_code == second.status_code == 201
-    assert first.json() == second.json()
     assert second.headers["Idempotent-Replayed"] == "true"
+    # The same response, but the secret is shown once only: it is not stored anywhere.
+    assert second.json() == {**first.json(), "token": None, "token_withheld": True}
     assert _token_rows(live_server, "replayed") == 1
     assert_problem(api.post("/v1/tokens", json={**body, "scopes": ["write"]}, headers=key),
                    422, "IDEMPOTENCY_KEY_REUSED")
     assert _token_rows(live_server, "replayed") == 1
-    # The replayed token is the one that works.
     r = httpx.get(f"{live_server.url}/v1/workspaces/{ws}",
-                  headers={"Authorization": f"Bearer {second.json()['token']}"})
+                  headers={"Authorization": f"Bearer {first.json()['token']}"})
     assert r.status_code == 200
 
     key = uuid.uuid4().hex
@@ -161,7 +159,8 @@ def test_an_idempotency_key_on_post_tokens_replays_one_token(
     responses = _in_parallel(10, lambda c: c.post("/v1/tokens", json=body, headers={"Idempotency-Key": key}),
                              live_server, admin)
     assert {r.status_code for r in responses} == {201}, [r.text[:200] for r in responses]
-    assert len({r.json()["token"] for r in responses}) == 1, "one key, one token"
+    assert len({r.json()["id"] for r in responses}) == 1, "one key, one token"
+    assert sum(r.json()["token"] is not None for r in responses) == 1, "the secret is shown once"
     assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == 9
     assert _token_rows(live_server, "raced") == 1
 
@@ -172,3 +171,9 @@ def test_tokens_exist_only_as_digests_in_the_token_table(live_server: Any, api: 
     with live_server.container.pool.connection() as conn:
         rows = conn.execute("SELECT * FROM api_token").fetchall()
     assert rows and not any(token in str(v) for row in rows for v in row.values())
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    body = {"workspace_id": ws, "scopes": ["read"]}
+    token = created(api.post("/v1/tokens", json=body, headers=key))["token"]
+    with live_server.container.pool.connection() as conn:
+        stored = conn.execute("SELECT body::text AS b FROM idempotency_key").fetchall()
+    assert stored and not any(token in row["b"] for row in stored)

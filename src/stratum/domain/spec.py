@@ -6,7 +6,7 @@ never re-parses and a parser upgrade cannot rewrite history.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
@@ -19,12 +19,13 @@ from stratum.domain.specparse import (
     diff_requirements,
     parse_spec,
 )
-from stratum.domain.text import clean_line
+from stratum.domain.text import bounded_text, clean_line
 
 SpecStatus = Literal["draft", "approved", "archived"]
 STATUSES: tuple[str, ...] = ("draft", "approved", "archived")
 MAX_TITLE = 300
 MAX_BODY = 1_000_000
+MAX_REQUIREMENTS = 5_000
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "draft": frozenset({"approved", "archived"}),
@@ -37,10 +38,18 @@ def _new_mid() -> str:
     return uuid4().hex
 
 
-def _check_body(body: str) -> str:
-    if len(body) > MAX_BODY:
-        raise InvalidValue(f"body must be at most {MAX_BODY} characters", field="body")
-    return body
+def _parse(
+    body: str, previous: Sequence[Requirement], new_mid: Callable[[], str]
+) -> tuple[Requirement, ...]:
+    body = bounded_text(body, "body", MAX_BODY)
+    requirements = assign_ids(parse_spec(body), previous, new_mid)
+    if len(requirements) > MAX_REQUIREMENTS:
+        raise InvalidValue(
+            f"a spec may hold at most {MAX_REQUIREMENTS} requirements; split it",
+            field="body",
+            requirements=len(requirements),
+        )
+    return requirements
 
 
 class Spec(StratumAggregate):
@@ -51,10 +60,14 @@ class Spec(StratumAggregate):
         self.title = title
         self.body = body
         self.status: str = "draft"
-        self.requirements = [Requirement.from_dict(r) for r in requirements]
+        # By mid, in document order: every requirement-level event applies in O(1), so a
+        # revision touching thousands of requirements stays linear.
+        self.by_mid: dict[str, Requirement] = {
+            r.mid: r for r in map(Requirement.from_dict, requirements)
+        }
         # Removed requirements keep their uid and mid reserved: a task or test that
         # traced to REQ-001 must never silently point at a different requirement.
-        self.retired: list[Requirement] = []
+        self.retired: dict[str, Requirement] = {}
 
     class Created(StratumCreated):
         title: str
@@ -70,7 +83,7 @@ class Spec(StratumAggregate):
         meta: Meta,
         new_mid: Callable[[], str] = _new_mid,
     ) -> Spec:
-        requirements = assign_ids(parse_spec(_check_body(body)), (), new_mid)
+        requirements = _parse(body, (), new_mid)
         return cls._create(
             cls.Created,
             id=uuid4(),
@@ -104,8 +117,8 @@ class Spec(StratumAggregate):
 
         def apply(self, aggregate: Any) -> None:
             added = Requirement.from_dict(self.requirement)
-            aggregate.requirements.append(added)
-            aggregate.retired = [r for r in aggregate.retired if r.mid != added.mid]
+            aggregate.by_mid[added.mid] = added
+            aggregate.retired.pop(added.mid, None)
 
     class RequirementModified(StratumEvent):
         requirement: dict[str, Any]
@@ -125,21 +138,20 @@ class Spec(StratumAggregate):
         uid: str
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.retired += [r for r in aggregate.requirements if r.mid == self.mid]
-            aggregate.requirements = [r for r in aggregate.requirements if r.mid != self.mid]
+            removed = aggregate.by_mid.pop(self.mid, None)
+            if removed is not None:
+                aggregate.retired[self.mid] = removed
 
     class RequirementsReordered(StratumEvent):
         mids: list[str]
 
         def apply(self, aggregate: Any) -> None:
-            by_mid = {r.mid: r for r in aggregate.requirements}
-            aggregate.requirements = [by_mid[m] for m in self.mids]
+            aggregate.by_mid = {m: aggregate.by_mid[m] for m in self.mids}
 
     def revise(self, body: str, meta: Meta, new_mid: Callable[[], str] = _new_mid) -> None:
-        body = _check_body(body)
         if body == self.body:
             return
-        new = assign_ids(parse_spec(body), [*self.requirements, *self.retired], new_mid)
+        new = _parse(body, [*self.by_mid.values(), *self.retired.values()], new_mid)
         self._emit(self.BodyRevised, meta, body=body)
         for change in diff_requirements(self.requirements, new):
             if change.kind == "added" and change.after is not None:
@@ -155,13 +167,11 @@ class Spec(StratumAggregate):
                 )
             elif change.kind == "removed":
                 self._emit(self.RequirementRemoved, meta, mid=change.mid, uid=change.uid)
-        if [r.mid for r in self.requirements] != [r.mid for r in new]:
+        if list(self.by_mid) != [r.mid for r in new]:
             self._emit(self.RequirementsReordered, meta, mids=[r.mid for r in new])
 
     def replace_requirement(self, requirement: Requirement) -> None:
-        self.requirements = [
-            requirement if r.mid == requirement.mid else r for r in self.requirements
-        ]
+        self.by_mid[requirement.mid] = requirement
 
     class StatusChanged(lifecycle.StatusChanged):
         pass
@@ -171,4 +181,8 @@ class Spec(StratumAggregate):
             self._emit(self.StatusChanged, meta, status=status, previous=self.status)
 
     def requirement_uids(self) -> set[str]:
-        return {r.uid for r in self.requirements}
+        return {r.uid for r in self.by_mid.values()}
+
+    @property
+    def requirements(self) -> list[Requirement]:
+        return list(self.by_mid.values())

@@ -16,6 +16,9 @@ def clean_line(value: str, field: str, max_len: int) -> str:
 
 
 def bounded_text(value: str, field: str, max_len: int) -> str:
+    """Free text: bounded, and storable (PostgreSQL text cannot hold NUL)."""
     if len(value) > max_len:
         raise InvalidValue(f"{field} must be at most {max_len} characters", field=field)
+    if "\x00" in value:
+        raise InvalidValue(f"{field} must not contain NUL characters", field=field)
     return value

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from stratum.api.deps import Admin, ContainerDep, IdemDep, IdemKey, workspace_of
 from stratum.api.schemas import TokenCreate
 from stratum.domain.workspace import Workspace
-from stratum.errors import IdempotencyKeyReused, NotFound
+from stratum.errors import IdempotencyKeyReused, IdempotencyRace, NotFound
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 
@@ -23,7 +23,21 @@ def create_token(
         return replay
     # The log, not the (eventually consistent) view: a workspace created a moment ago exists.
     c.log.load(Workspace, ws, ws)
-    info, token = c.tokens.create(ws, list(body.scopes), body.name)
+    # Only the digest of a token is ever stored: a replay answers with the same response
+    # except the secret itself, which is shown once (token is null, token_withheld true).
+    withheld = {"token": None, "token_withheld": True, "workspace_id": str(ws),
+                "scopes": sorted(set(body.scopes)), "name": body.name}
+    record = None if idem is None else {
+        "scope": scope, "key": idem.key, "fingerprint": idem.fingerprint, "status": 201,
+        "body": withheld,
+    }
+    try:
+        info, token = c.tokens.create(ws, list(body.scopes), body.name, record)
+    except IdempotencyRace:
+        assert idem is not None
+        if (replay := _replayed(c, scope, idem)) is None:
+            raise
+        return replay
     out = {
         "id": str(info.id),
         "token": token,
@@ -31,13 +45,6 @@ def create_token(
         "scopes": sorted(info.scopes),
         "name": info.name,
     }
-    if idem is not None and not c.idempotency.put(scope, idem.key, idem.fingerprint, 201, out):
-        # A concurrent request with this key stored its token first: withdraw ours and answer
-        # with theirs, so one key never yields two working tokens.
-        c.tokens.revoke(info.id)
-        if (replay := _replayed(c, scope, idem)) is None:
-            raise IdempotencyKeyReused("this Idempotency-Key is being used by another request")
-        return replay
     return JSONResponse(out, 201)
 
 
