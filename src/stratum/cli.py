@@ -209,4 +209,7 @@ def demo() -> None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        raise SystemExit(ExitCode.INTERRUPTED) from None

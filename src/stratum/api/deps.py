@@ -68,6 +68,16 @@ Writer = Annotated[Principal, scoped("write")]
 Admin = Annotated[Principal, scoped("admin")]
 
 
+def operator(p: Admin) -> Principal:
+    """An admin token bound to no workspace: only it may create workspaces."""
+    if p.token.workspace_id is not None:
+        raise Forbidden("this needs an operator token (stratum token create --admin)", scope="admin")
+    return p
+
+
+Operator = Annotated[Principal, Depends(operator)]
+
+
 def workspace_of(p: Principal, ws: UUID) -> UUID:
     """A workspace the caller may not see does not exist, as far as it can tell."""
     if not p.sees(ws):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 
 def _strings(value: Any) -> list[str]:
@@ -34,7 +35,11 @@ class Body(BaseModel):
 
 
 class Patch(Body):
-    """A partial update: absent means unchanged; null only where a field may be cleared."""
+    """A partial update: absent means unchanged; null only where a field may be cleared.
+
+    ``SkipJsonSchema[None]`` keeps "absent" representable in Python while the OpenAPI
+    document (and the validator below) refuse an explicit null.
+    """
 
     nullable: ClassVar[frozenset[str]] = frozenset()
 
@@ -51,8 +56,8 @@ class WorkspaceCreate(Body):
 
 
 class WorkspaceUpdate(Patch):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    archived: Literal[True] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
+    archived: Literal[True] | SkipJsonSchema[None] = None
 
 
 class SpecCreate(Body):
@@ -61,9 +66,9 @@ class SpecCreate(Body):
 
 
 class SpecUpdate(Patch):
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    body: str | None = Field(default=None, max_length=1_000_000)
-    status: Literal["draft", "approved", "archived"] | None = None
+    title: Annotated[str, Field(min_length=1, max_length=300)] | SkipJsonSchema[None] = None
+    body: Annotated[str, Field(max_length=1_000_000)] | SkipJsonSchema[None] = None
+    status: Literal["draft", "approved", "archived"] | SkipJsonSchema[None] = None
 
 
 class TaskCreate(Body):
@@ -77,12 +82,12 @@ class TaskCreate(Body):
 class TaskUpdate(Patch):
     nullable: ClassVar[frozenset[str]] = frozenset({"spec_id"})
 
-    title: str | None = Field(default=None, min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=100_000)
-    status: Literal["todo", "in_progress", "in_review", "done", "blocked"] | None = None
+    title: Annotated[str, Field(min_length=1, max_length=300)] | SkipJsonSchema[None] = None
+    description: Annotated[str, Field(max_length=100_000)] | SkipJsonSchema[None] = None
+    status: Literal["todo", "in_progress", "in_review", "done", "blocked"] | SkipJsonSchema[None] = None
     spec_id: UUID | None = None
-    requirement_uids: list[str] | None = Field(default=None, max_length=500)
-    depends_on: list[UUID] | None = Field(default=None, max_length=200)
+    requirement_uids: Annotated[list[str], Field(max_length=500)] | SkipJsonSchema[None] = None
+    depends_on: Annotated[list[UUID], Field(max_length=200)] | SkipJsonSchema[None] = None
 
 
 Scope = Literal["read", "write", "agent", "approve", "admin"]

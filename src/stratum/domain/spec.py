@@ -25,7 +25,7 @@ SpecStatus = Literal["draft", "approved", "archived"]
 STATUSES: tuple[str, ...] = ("draft", "approved", "archived")
 MAX_TITLE = 300
 MAX_BODY = 1_000_000
-MAX_REQUIREMENTS = 5_000
+MAX_REQUIREMENTS = 20_000
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "draft": frozenset({"approved", "archived"}),

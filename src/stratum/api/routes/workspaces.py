@@ -7,7 +7,17 @@ from fastapi.responses import JSONResponse
 
 from stratum.api import representations as rep
 from stratum.api.commands import run
-from stratum.api.deps import Admin, ContainerDep, Fresh, IdemDep, IfMatch, PageDep, Reader, workspace_of
+from stratum.api.deps import (
+    Admin,
+    ContainerDep,
+    Fresh,
+    IdemDep,
+    IfMatch,
+    Operator,
+    PageDep,
+    Reader,
+    workspace_of,
+)
 from stratum.api.schemas import WorkspaceCreate, WorkspaceUpdate
 from stratum.errors import NotFound
 from stratum.projections import core_views as views
@@ -17,7 +27,7 @@ router = APIRouter(prefix="/v1/workspaces", tags=["workspaces"])
 
 @router.post("", status_code=201, operation_id="createWorkspace")
 def create_workspace(
-    body: WorkspaceCreate, request: Request, c: ContainerDep, p: Admin, idem: IdemDep
+    body: WorkspaceCreate, request: Request, c: ContainerDep, p: Operator, idem: IdemDep
 ) -> JSONResponse:
     return run(c, request, p, idem, lambda ctx: c.workspaces.create(ctx, body.name), rep.workspace, 201)
 
