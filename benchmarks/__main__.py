@@ -36,6 +36,20 @@ def _as_list(outcome: Any) -> list[dict[str, Any]]:
     return [outcome]
 
 
+def _normalised(r: dict[str, Any]) -> dict[str, Any]:
+    """Every result as {name, figures, target, ratio, ok} (a flat one's extra keys go to figures)."""
+    if "figures" in r or "error" in r:
+        return r
+    figures = {k: v for k, v in r.items() if k not in ("name", "target", "ratio", "ok")}
+    target, ratio = r.get("target"), r.get("ratio")
+    if target is None and "target_seconds" in r:
+        target = f"<= {r['target_seconds']} s"
+        if ratio is None and r.get("seconds"):
+            ratio = round(r["target_seconds"] / r["seconds"], 3)  # >= 1 meets it
+    return {"name": r.get("name"), "figures": figures, "target": target, "ratio": ratio,
+            "ok": bool(r.get("ok"))}
+
+
 def main(argv: list[str]) -> int:
     filters = [a for a in argv if not a.startswith("-")]
     results: list[dict[str, Any]] = []
@@ -53,7 +67,7 @@ def main(argv: list[str]) -> int:
         except Exception as e:
             log(f"{name}: failed\n{traceback.format_exc()}")
             outcome = {"name": name[6:], "ok": False, "error": f"{type(e).__name__}: {e}"}
-        for r in _as_list(outcome):
+        for r in map(_normalised, _as_list(outcome)):
             r.setdefault("seconds_to_run", round(time.perf_counter() - t0, 1))
             results.append(r)
             log(f"{name}: {json.dumps(r)}")

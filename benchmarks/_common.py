@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
 import statistics
 import sys
@@ -19,7 +20,7 @@ import psycopg
 MAX_CONNECTIONS = 300
 ROOT = Path(__file__).resolve().parents[1]
 
-if str(ROOT / "src") not in sys.path:  # a checkout without the package installed
+if importlib.util.find_spec("stratum") is None:  # a checkout without the package installed
     sys.path.insert(0, str(ROOT / "src"))
 
 

@@ -13,7 +13,7 @@ import pytest
 from stratum.domain.errors import DependencyCycle
 from stratum.domain.task import Task
 from stratum.domain.task_graph import TaskGraph, graph_id
-from stratum.errors import VersionConflict
+from stratum.errors import Conflict, VersionConflict
 from tests.integration.support import connect, ctx, head
 
 THREADS = 20
@@ -119,7 +119,7 @@ def test_concurrent_dependency_edits_that_would_close_a_cycle_never_both_succeed
             ),
         )
         assert len(wins) == 1, f"round {round_}: {len(wins)} of two cycle-closing edits succeeded"
-        assert isinstance(losses[0][1], (VersionConflict, DependencyCycle)), repr(losses[0][1])
+        assert isinstance(losses[0][1], (Conflict, DependencyCycle)), repr(losses[0][1])
 
     graph = c.log.load(TaskGraph, graph_id(ws.id), ws.id)
     assert len(graph.edges) == 8

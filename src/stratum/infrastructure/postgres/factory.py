@@ -18,10 +18,13 @@ GROUP_COMMIT = "STRATUM_GROUP_COMMIT"
 class StratumFactory(PostgresFactory):
     def __init__(self, env: Any) -> None:
         super().__init__(env)
+        self._recorders: list[StratumRecorder] = []
         lock_timeout = float(self.env.get(LOCK_TIMEOUT) or "5")
         # Every connection of the pool gets the timeouts, not just the recorder's
         # statements: a stuck lock or an abandoned transaction must fail fast.
-        self.datastore.pool.kwargs["options"] = (
+        kwargs = self.datastore.pool.kwargs
+        assert isinstance(kwargs, dict)
+        kwargs["options"] = (
             f"-c lock_timeout={int(lock_timeout * 1000)}"
             f" -c idle_in_transaction_session_timeout="
             f"{int(self.datastore.idle_in_transaction_session_timeout * 1000)}"
@@ -37,7 +40,7 @@ class StratumFactory(PostgresFactory):
         )
 
     def application_recorder(self) -> ApplicationRecorder:
-        recorder_class = type(
+        recorder_class: type[StratumRecorder] = type(
             "ConfiguredStratumRecorder",
             (StratumRecorder,),
             {
@@ -48,4 +51,12 @@ class StratumFactory(PostgresFactory):
         recorder = recorder_class(datastore=self.datastore, events_table_name=EVENT_TABLE)
         if self.env_create_table():
             recorder.create_table()
+        self._recorders.append(recorder)
         return recorder
+
+    def close(self) -> None:
+        # A recorder holds a pooled connection for appends: return it before the
+        # pool closes (the pool does not close connections that are out).
+        for recorder in self._recorders:
+            recorder.release_connection()
+        super().close()

@@ -3,29 +3,37 @@
 Appends serialise on the event table lock, which is held until the commit's WAL
 flush; one transaction per command would cap throughput at one flush per
 command however many writers there are. A caller that finds no commit running
-takes every request queued so far and appends them together. If that batch
-fails (say one command lost an optimistic-concurrency race), each request is
-retried on its own so only the loser sees the error.
+becomes the leader: it takes every request queued so far and appends them
+together. If that batch fails (say one command lost an optimistic-concurrency
+race), each request is retried on its own so only the loser sees the error.
+
+Followers sleep on their own request's event and are woken exactly once: when
+their request is done, or when they are made the next leader. A leader whose
+request is done hands the lead to the oldest queued request (one wake-up) and
+returns; nobody queues on a lock just to learn that its work is already done.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
 
 
-@dataclass
+@dataclass(eq=False)
 class AppendRequest:
     events: list[StoredEvent]
     idempotency: dict[str, Any] | None = None
     positions: list[int] | None = None
     last_position: int = 0  # the log head as of this request's commit
     error: BaseException | None = None
-    done: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
+    lead: bool = False  # set (before waking it) when this request's thread must lead
+    wake: threading.Event | None = None  # a follower's; a leader never waits
 
 
 class GroupCommitter:
@@ -39,55 +47,88 @@ class GroupCommitter:
         self._append = append
         self._enabled = enabled
         self._max_batch_events = max_batch_events
-        self._queue: list[AppendRequest] = []
-        self._queue_lock = threading.Lock()
-        self._commit_lock = threading.Lock()
+        self._queue: deque[AppendRequest] = deque()
+        self._mutex = threading.Lock()
+        self._leading = False  # a leader exists (running a batch, or just woken to run one)
 
     def submit(self, request: AppendRequest) -> list[int]:
         """Block until the request is committed; return its positions or raise its error."""
         if not self._enabled:
             self._run_alone(request)
         else:
-            with self._queue_lock:
+            with self._mutex:
                 self._queue.append(request)
-            while not request.done.is_set():
-                with self._commit_lock:
-                    if request.done.is_set():
-                        break
-                    self._run(self._take_batch())
+                if self._leading:
+                    request.wake = threading.Event()
+                else:
+                    self._leading = request.lead = True
+            if request.wake is not None:
+                request.wake.wait()
+            if not request.finished:
+                self._lead(request)
         if request.error is not None:
             raise request.error
         assert request.positions is not None
         return request.positions
 
+    def _lead(self, own: AppendRequest) -> None:
+        """Run batches until ``own`` is done, then pass the lead on (or give it up)."""
+        try:
+            while not own.finished:
+                self._run(self._take_batch())
+        finally:
+            with self._mutex:
+                if self._queue:
+                    successor = self._queue[0]
+                    successor.lead = True
+                    assert successor.wake is not None
+                    successor.wake.set()
+                else:
+                    self._leading = False
+
     def _take_batch(self) -> list[AppendRequest]:
-        with self._queue_lock:
+        with self._mutex:
             batch: list[AppendRequest] = []
             size = 0
-            while self._queue and (
-                not batch or size + len(self._queue[0].events) <= self._max_batch_events
-            ):
-                request = self._queue.pop(0)
+            queue = self._queue
+            while queue and (not batch or size + len(queue[0].events) <= self._max_batch_events):
+                request = queue.popleft()
                 batch.append(request)
                 size += len(request.events)
             return batch
 
     def _run(self, batch: list[AppendRequest]) -> None:
-        if len(batch) == 1:
-            self._run_alone(batch[0])
-            return
+        try:
+            if len(batch) > 1 and self._append_together(batch):
+                return
+            for request in batch:
+                self._run_alone(request)
+        finally:
+            # Interrupted (KeyboardInterrupt…): nobody of the batch may wait forever.
+            for request in batch:
+                if not request.finished:
+                    request.error = request.error or RuntimeError("the append was interrupted")
+                    self._finish(request)
+
+    def _append_together(self, batch: list[AppendRequest]) -> bool:
+        """False if the batch failed: it is then retried one by one, so only the culprit fails."""
         try:
             self._append(batch)
         except Exception:
-            for request in batch:
-                self._run_alone(request)
-            return
+            return False
         for request in batch:
-            request.done.set()
+            self._finish(request)
+        return True
 
     def _run_alone(self, request: AppendRequest) -> None:
         try:
             self._append([request])
         except Exception as e:  # handed to the caller's thread, re-raised there
             request.error = e
-        request.done.set()
+        self._finish(request)
+
+    @staticmethod
+    def _finish(request: AppendRequest) -> None:
+        request.finished = True
+        if request.wake is not None and not request.lead:
+            request.wake.set()

@@ -39,15 +39,23 @@ def process_batch(
     expected: int,
     batch: list[tuple[int, Any]],
 ) -> int:
-    """Apply ``batch`` to the views in ``schema`` iff tracking is still at ``expected``."""
+    """Apply ``batch`` to the views in ``schema`` iff tracking is still at ``expected``.
+
+    One UPDATE, guarded on ``expected``, moves (and locks) the tracking row first,
+    in the same round trip as the search_path; the view writes follow in the same
+    transaction, so the rows and the new position commit together or not at all.
+    """
+    last = int(batch[-1][0])
     with conn.transaction():
-        conn.execute(f"SET LOCAL search_path = {schema}, public")
-        row = conn.execute("SELECT position FROM tracking FOR UPDATE").fetchone()
-        if row is None or row[0] != expected:
+        cur = conn.execute(
+            f"SET LOCAL search_path = {schema}, public;"
+            f" UPDATE tracking SET position = {last}, updated_at = now()"
+            f" WHERE position = {int(expected)}"
+        )
+        cur.nextset()
+        if cur.rowcount != 1:
             raise Moved
         projection.process(conn, batch)
-        last = batch[-1][0]
-        conn.execute("UPDATE tracking SET position = %s, updated_at = now()", (last,))
     return last
 
 
@@ -109,18 +117,21 @@ class ProjectionRunner:
         position = self._position(conn)
         while not self.stopping.is_set():
             batch = read_batch(conn, self.mapper, position, self.batch_size)
-            if not batch:
-                # Notifications that arrived while we worked are queued and return at once.
-                for _ in conn.notifies(timeout=1.0, stop_after=1):
-                    pass
-                continue
-            try:
-                position = process_batch(conn, self.projection, self.schema, position, batch)
-            except Moved:
-                position = self._position(conn)
-                continue
-            if self.on_batch is not None:
-                self.on_batch(self.schema, position)
+            if batch:
+                try:
+                    position = process_batch(conn, self.projection, self.schema, position, batch)
+                except Moved:
+                    position = self._position(conn)
+                    continue
+                if self.on_batch is not None:
+                    self.on_batch(self.schema, position)
+                if len(batch) >= self.batch_size:
+                    continue  # a full batch (it may run on to its transaction's end): read on
+            # Caught up as of that read. Every append notifies, and we listened before
+            # the first read: what committed since has a notification queued, which
+            # returns at once (no extra read just to find nothing new).
+            for _ in conn.notifies(timeout=1.0, stop_after=1):
+                pass
 
     def _position(self, conn: psycopg.Connection[Any]) -> int:
         row = conn.execute(f"SELECT position FROM {self.schema}.tracking").fetchone()

@@ -10,12 +10,19 @@ followers; the client pays one round trip.
 
 from __future__ import annotations
 
+import contextlib
+import struct
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg.adapt import Buffer, Dumper
+from psycopg.pq import Format, TransactionStatus
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.json import Jsonb
 
@@ -78,6 +85,128 @@ def _ddl(table: str, lock_timeout: float) -> list[Composed]:
     ]
 
 
+# The append's arrays in PostgreSQL's binary array format, built directly: psycopg's
+# generic list adaptation inspects every list's elements on every call, which cost
+# more client time per single-event append than everything else in it.
+_INT4 = struct.Struct("!i")
+_INT8 = struct.Struct("!iq")  # element length 8, then the value
+_HEADER = struct.Struct("!iiIii")  # ndim 1, has-null flag, element oid, length, lower bound
+_EMPTY = struct.Struct("!iiI")  # ndim 0
+_NULL = _INT4.pack(-1)
+
+
+def _array(element_oid: int, items: Sequence[bytes | None]) -> bytes:
+    if not items:
+        return _EMPTY.pack(0, 0, element_oid)
+    parts = [b""]
+    has_null = 0
+    for item in items:
+        if item is None:
+            has_null = 1
+            parts.append(_NULL)
+        else:
+            parts.append(_INT4.pack(len(item)))
+            parts.append(item)
+    parts[0] = _HEADER.pack(1, has_null, element_oid, len(items), 1)
+    return b"".join(parts)
+
+
+class UUIDArray(bytes):
+    """``uuid[]`` in binary format."""
+
+
+class Int8Array(bytes):
+    """``bigint[]`` in binary format."""
+
+
+class TextArray(bytes):
+    """``text[]`` in binary format."""
+
+
+class ByteaArray(bytes):
+    """``bytea[]`` in binary format."""
+
+
+def _dumper(array_oid: int) -> type[Dumper]:
+    class PreDumped(Dumper):
+        format = Format.BINARY
+        oid = array_oid
+
+        def dump(self, obj: Any) -> Buffer:
+            return bytes(obj)
+
+    return PreDumped
+
+
+# Registered on the recorder's own cursors (see _cursor), never on psycopg's global adapters.
+ARRAY_DUMPERS = tuple(
+    (cls, _dumper(oid))
+    for cls, oid in ((UUIDArray, 2951), (Int8Array, 1016), (TextArray, 1009), (ByteaArray, 1001))
+)
+
+
+def _uuid_bytes(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    return value.bytes if isinstance(value, UUID) else UUID(str(value)).bytes
+
+
+def append_params(
+    events: Sequence[StoredEvent], idempotency: list[dict[str, Any]]
+) -> tuple[Any, ...]:
+    """The parameters of ``stratum_append`` for ``events`` (binary, see the placeholders)."""
+    versions = (
+        _HEADER.pack(1, 0, 20, len(events), 1)
+        + b"".join([_INT8.pack(8, e.originator_version) for e in events])
+        if events else _EMPTY.pack(0, 0, 20)
+    )
+    return (
+        UUIDArray(_array(2950, [_uuid_bytes(e.originator_id) for e in events])),
+        Int8Array(versions),
+        TextArray(_array(25, [e.topic.encode() for e in events])),
+        ByteaArray(_array(17, [bytes(e.state) for e in events])),
+        UUIDArray(_array(2950, [_uuid_bytes(getattr(e, "workspace_id", None)) for e in events])),
+        Jsonb(idempotency) if idempotency else None,
+    )
+
+
+APPEND = "SELECT stratum_append(%b, %b, %b, %b, %b, %b::jsonb)"
+
+
+def _cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[tuple[Any, ...]]:
+    """A tuple-row cursor kept on the (pooled) connection: saves its setup on every call.
+
+    Only the thread holding the connection uses it, and fetches everything before
+    giving the connection back.
+    """
+    cur: psycopg.Cursor[tuple[Any, ...]] | None = getattr(conn, "_stratum_cursor", None)
+    if cur is None or cur.closed:
+        cur = conn.cursor(row_factory=tuple_row)
+        for cls, dumper in ARRAY_DUMPERS:
+            cur.adapters.register_dumper(cls, dumper)
+        setattr(conn, "_stratum_cursor", cur)  # noqa: B010
+    return cur
+
+
+def _execute(conn: psycopg.Connection[Any], params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    cur = _cursor(conn)
+    cur.execute(APPEND, params, prepare=True)
+    return cur.fetchone()
+
+
+def _select_events_sql(
+    schema: str, table: str, gt: bool, lte: bool, desc: bool, limit: bool
+) -> str:
+    where = " AND originator_version > %s" if gt else ""
+    where += " AND originator_version <= %s" if lte else ""
+    return SQL(
+        "SELECT originator_id, originator_version, topic, state FROM {s}.{t}"
+        " WHERE originator_id = %s" + where
+        + " ORDER BY originator_version " + ("DESC" if desc else "ASC")
+        + (" LIMIT %s" if limit else "")
+    ).format(s=Identifier(schema), t=Identifier(table)).as_string()
+
+
 class StratumRecorder(PostgresApplicationRecorder):
     lock_timeout_seconds = 5.0
     group_commit = True
@@ -89,6 +218,15 @@ class StratumRecorder(PostgresApplicationRecorder):
         self.channel_name = CHANNEL
         self.sql_create_statements = _ddl(events_table_name, self.lock_timeout_seconds)
         self._committer = GroupCommitter(self._append_batch, enabled=self.group_commit)
+        # With group commit only one leader appends at a time: it keeps one pooled
+        # connection rather than paying a pool checkout and return on every append
+        # (unless the pool is so small that this would starve everything else).
+        self._hold = self.group_commit and (datastore.pool.max_size or 0) >= 4
+        self._held: psycopg.Connection[Any] | None = None
+        self._select_statements: dict[tuple[bool, bool, bool, bool], str] = {}
+        self._select_head = (
+            SQL("SELECT max(notification_id) FROM {t}").format(t=Identifier(events_table_name)).as_string()
+        )
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -117,42 +255,83 @@ class StratumRecorder(PostgresApplicationRecorder):
             offset += len(r.events)
             if r.idempotency is not None:
                 idem.append({**r.idempotency, "last_index": offset})
-        params = (
-            [e.originator_id for e in events],
-            [e.originator_version for e in events],
-            [e.topic for e in events],
-            [e.state for e in events],
-            [getattr(e, "workspace_id", None) for e in events],
-            Jsonb(idem) if idem else None,
-        )
+        params = append_params(events, idem)
         try:
-            with self.datastore.pool.connection() as conn:
-                row = conn.execute(
-                    "SELECT stratum_append(%s::uuid[], %s::bigint[], %s::text[],"
-                    " %s::bytea[], %s::uuid[], %s::jsonb)",
-                    params,
-                    prepare=True,
-                ).fetchone()
+            if self._hold:
+                row = self._execute_held(params)
+            else:
+                with self.datastore.pool.connection() as conn:
+                    row = _execute(conn, params)
         except psycopg.errors.UniqueViolation as e:
             if (e.diag.constraint_name or "").startswith("idempotency_key"):
                 raise IdempotencyRace(str(e)) from e
             raise IntegrityError(str(e)) from e
         assert row is not None
-        first = int(row["stratum_append"])
+        first = int(row[0])
         offset = 0
         for r in requests:
             r.positions = list(range(first + offset, first + offset + len(r.events)))
             offset += len(r.events)
             r.last_position = first - 1 + offset
 
+    def _execute_held(self, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        conn = self._held
+        if conn is None:
+            conn = self._held = self.datastore.pool.getconn()
+        try:
+            return _execute(conn, params)
+        except BaseException:
+            if conn.broken or conn.pgconn.transaction_status != TransactionStatus.IDLE:
+                self.release_connection()  # the pool checks it, and replaces it if broken
+            raise
+
+    def release_connection(self) -> None:
+        """Give the leader's connection back to the pool (on failure, and before closing)."""
+        conn, self._held = self._held, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                self.datastore.pool.putconn(conn)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """One aggregate's events (every load runs it, to fast-forward the cached aggregate).
+
+        As the library's, but with the statement built once per shape rather than
+        composed on every call, and rows read as binary tuples, not dicts.
+        """
+        shape = (gt is not None, lte is not None, desc, limit is not None)
+        statement = self._select_statements.get(shape)
+        if statement is None:
+            statement = self._select_statements[shape] = _select_events_sql(
+                self.datastore.schema, self.events_table_name, *shape
+            )
+        params: list[Any] = [originator_id]
+        if gt is not None:
+            params.append(gt)
+        if lte is not None:
+            params.append(lte)
+        if limit is not None:
+            params.append(limit)
+        with self.datastore.get_connection() as conn:
+            cur = _cursor(conn)
+            cur.execute(statement, params, prepare=True, binary=True)
+            rows = cur.fetchall()
+        return [StoredEvent(oid, version, topic, bytes(state)) for oid, version, topic, state in rows]
+
     def max_notification_id(self) -> int | None:
         with self.datastore.pool.connection() as conn:
-            row = conn.execute(
-                SQL("SELECT max(notification_id) AS m FROM {t}").format(
-                    t=Identifier(self.events_table_name)
-                )
-            ).fetchone()
-        return None if row is None else row["m"]
+            cur = _cursor(conn)
+            cur.execute(self._select_head, prepare=True)
+            row = cur.fetchone()
+        return None if row is None else row[0]
 
 
 __all__ = ["EVENT_TABLE", "StratumRecorder", "WorkspaceStoredEvent"]
