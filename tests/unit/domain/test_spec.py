@@ -84,7 +84,7 @@ def test_a_removed_requirements_uid_is_never_given_to_another() -> None:
 def test_a_requirement_that_comes_back_gets_its_identity_back() -> None:
     spec = new_spec()
     logout = spec.requirements[1]
-    spec.revise(V1.split("### Requirement: Logout")[0], META)
+    spec.revise(V1.split("### Requirement: Logout", maxsplit=1)[0], META)
     spec.revise(V1, META)
     assert (spec.requirements[1].uid, spec.requirements[1].mid) == (logout.uid, logout.mid)
 
