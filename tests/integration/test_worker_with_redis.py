@@ -1,4 +1,4 @@
-"""`stratum worker` scaled out: STRATUM_REDIS_URL switches actors to Redis; projections still follow the log."""
+"""`stratum worker` scaled out: actors go through Redis, projections still follow the log."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def test_a_worker_on_redis_runs_projections_and_housekeeping(
             "INSERT INTO idempotency_key (scope, key, fingerprint, status, body, created_at)"
             " VALUES ('s', 'expired', 'f', 201, '{}', now() - interval '3 days')"
         )
-    workspace, position = container.workspaces.create(Ctx(Meta(actor="test")), "Scaled out")
+    _, position = container.workspaces.create(Ctx(Meta(actor="test")), "Scaled out")
     worker = spawn_worker("redis-worker", redis_url=REDIS_URL)
     try:
         assert container.wait_for("core", position, timeout=30) >= position
