@@ -330,3 +330,17 @@ class WorkerProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+REDIS_URL = "redis://127.0.0.1:6379"
+
+
+def redis_running() -> bool:
+    """Tests use real Redis where the machine runs one (this machine kind does)."""
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False

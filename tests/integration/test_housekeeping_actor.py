@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
 from dramatiq import Worker
 from dramatiq.brokers.stub import StubBroker
 
+from tests.integration.support import REDIS_URL as REDIS
+from tests.integration.support import redis_running
 from workers.actors import register
 from workers.broker import make_broker
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-def _redis_running() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
+REDIS_URL = f"{REDIS}/15"
 
 
 def _seed(container: Any) -> None:
@@ -54,7 +47,7 @@ def test_expired_idempotency_keys_are_purged_by_the_in_process_worker(container:
     assert _keys(container) == ["fresh"]
 
 
-@pytest.mark.skipif(not _redis_running(), reason="no Redis on 127.0.0.1:6379 on this machine")
+@pytest.mark.skipif(not redis_running(), reason="no Redis on 127.0.0.1:6379 on this machine")
 def test_expired_idempotency_keys_are_purged_through_redis(container: Any) -> None:
     import redis
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
 
@@ -10,19 +9,13 @@ import pytest
 
 from stratum.application.store import Ctx
 from stratum.domain.events import Meta
+from tests.integration.support import REDIS_URL as REDIS
+from tests.integration.support import redis_running
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
-
-
-def _redis_running() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
-            return True
-    except OSError:
-        return False
+REDIS_URL = f"{REDIS}/14"
 
 
-@pytest.mark.skipif(not _redis_running(), reason="no Redis on 127.0.0.1:6379 on this machine")
+@pytest.mark.skipif(not redis_running(), reason="no Redis on 127.0.0.1:6379 on this machine")
 def test_a_worker_on_redis_runs_projections_and_housekeeping(
     container: Any, spawn_worker: Any
 ) -> None:

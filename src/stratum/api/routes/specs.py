@@ -6,6 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from stratum.api import reads
 from stratum.api import representations as rep
 from stratum.api.commands import run
 from stratum.api.deps import (
@@ -22,18 +23,10 @@ from stratum.api.deps import (
 from stratum.api.schemas import SpecCreate, SpecUpdate
 from stratum.domain.spec import Spec
 from stratum.domain.specparse import diff_requirements
-from stratum.errors import NotFound
 from stratum.projections import core_views as views
 
 router = APIRouter(prefix="/v1/workspaces/{ws}/specs", tags=["specs"])
 Version = Annotated[int | None, Query(ge=1, le=2**31)]
-
-
-def _spec_at(c: ContainerDep, ws: UUID, spec_id: UUID, version: int) -> Spec:
-    spec = c.log.load(Spec, spec_id, ws, version=version)
-    if spec.version != version:
-        raise NotFound(f"spec version {version} does not exist", current_version=spec.version)
-    return spec
 
 
 @router.post("", status_code=201, operation_id="createSpec")
@@ -61,16 +54,7 @@ def list_specs(
 def get_spec(
     ws: UUID, spec_id: UUID, c: ContainerDep, p: Reader, as_of_version: Version = None
 ) -> JSONResponse:
-    ws = workspace_of(p, ws)
-    if as_of_version is not None:
-        body = rep.spec(_spec_at(c, ws, spec_id, as_of_version))
-    else:
-        with c.pool.connection() as conn:
-            row = views.spec(conn, ws, spec_id)
-        if row is None:
-            raise NotFound("spec not found")
-        body = rep.spec(row)
-    return JSONResponse(body, headers={"ETag": f'"{body["version"]}"'})
+    return reads.entity(c, Spec, workspace_of(p, ws), spec_id, as_of_version, views.spec, rep.spec)
 
 
 @router.patch("/{spec_id}", operation_id="updateSpec")
@@ -93,7 +77,7 @@ def diff_spec(
     to: Annotated[int, Query(ge=1, le=2**31)],
 ) -> dict[str, object]:
     ws = workspace_of(p, ws)
-    before, after = _spec_at(c, ws, spec_id, from_), _spec_at(c, ws, spec_id, to)
+    before, after = reads.at_version(c, Spec, ws, spec_id, from_), reads.at_version(c, Spec, ws, spec_id, to)
     changes = diff_requirements(before.requirements, after.requirements)
     return {
         "spec_id": str(spec_id),

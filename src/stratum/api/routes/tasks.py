@@ -6,6 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from stratum.api import reads
 from stratum.api import representations as rep
 from stratum.api.commands import run
 from stratum.api.deps import (
@@ -21,7 +22,6 @@ from stratum.api.deps import (
 )
 from stratum.api.schemas import TaskCreate, TaskUpdate
 from stratum.domain.task import Task
-from stratum.errors import NotFound
 from stratum.projections import core_views as views
 
 router = APIRouter(prefix="/v1/workspaces/{ws}/tasks", tags=["tasks"])
@@ -58,19 +58,7 @@ def get_task(
     ws: UUID, task_id: UUID, c: ContainerDep, p: Reader,
     as_of_version: Annotated[int | None, Query(ge=1, le=2**31)] = None,
 ) -> JSONResponse:
-    ws = workspace_of(p, ws)
-    if as_of_version is not None:
-        task = c.log.load(Task, task_id, ws, version=as_of_version)
-        if task.version != as_of_version:
-            raise NotFound(f"task version {as_of_version} does not exist", current_version=task.version)
-        body = rep.task(task)
-    else:
-        with c.pool.connection() as conn:
-            row = views.task(conn, ws, task_id)
-        if row is None:
-            raise NotFound("task not found")
-        body = rep.task(row)
-    return JSONResponse(body, headers={"ETag": f'"{body["version"]}"'})
+    return reads.entity(c, Task, workspace_of(p, ws), task_id, as_of_version, views.task, rep.task)
 
 
 @router.patch("/{task_id}", operation_id="updateTask")
