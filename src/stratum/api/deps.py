@@ -1,4 +1,9 @@
-"""Request dependencies: the container, the caller's token, preconditions, idempotency."""
+"""Request dependencies: the container, the caller's token, preconditions, idempotency.
+
+Dependencies that do no I/O are ``async def``: FastAPI runs a sync dependency in the
+thread pool, and a thread hop per trivial check is measurable on every command.
+The ones that query the database stay sync, so they never block the event loop.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from stratum.errors import Forbidden, NotFound, PreconditionRequired, Unauthoriz
 from stratum.infrastructure.postgres.tokens import TokenInfo
 
 
-def container(request: Request) -> Container:
+async def container(request: Request) -> Container:
     c: Container = request.app.state.container
     return c
 
@@ -55,7 +60,7 @@ PrincipalDep = Annotated[Principal, Depends(principal)]
 
 
 def scoped(scope: str):  # type: ignore[no-untyped-def]
-    def check(p: PrincipalDep) -> Principal:
+    async def check(p: PrincipalDep) -> Principal:
         if not p.can(scope):
             raise Forbidden(f"this needs the {scope!r} scope", scope=scope)
         return p
@@ -68,7 +73,7 @@ Writer = Annotated[Principal, scoped("write")]
 Admin = Annotated[Principal, scoped("admin")]
 
 
-def operator(p: Admin) -> Principal:
+async def operator(p: Admin) -> Principal:
     """An admin token bound to no workspace: only it may create workspaces."""
     if p.token.workspace_id is not None:
         raise Forbidden("this needs an operator token (stratum token create --admin)", scope="admin")
@@ -101,7 +106,7 @@ def existing_workspace(c: Container, p: Principal, ws: UUID) -> UUID:
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,18})"?\s*$')
 
 
-def if_match(if_match: Annotated[str | None, Header()] = None) -> int:
+async def if_match(if_match: Annotated[str | None, Header()] = None) -> int:
     if if_match is None:
         raise PreconditionRequired('send If-Match: "<version>" (the ETag you read)')
     m = _ETAG.match(if_match)
@@ -138,7 +143,7 @@ IdemDep = Annotated[IdemKey | None, Depends(idempotency_key)]
 MAX_LIMIT = 200
 
 
-def page(
+async def page(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=40, pattern=r"^\d+$")] = None,
 ) -> tuple[int, int]:
