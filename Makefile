@@ -34,7 +34,7 @@ lint: install
 	$(BIN)/lint-imports
 
 bench: install
-	$(BIN)/python -m benchmarks
+	@$(BIN)/python -m benchmarks  # stdout is JSON only; progress on stderr
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
