@@ -104,9 +104,23 @@ def assert_problem(r: httpx.Response, status: int, code: str | None = None) -> d
 
 
 def created(r: httpx.Response) -> dict[str, Any]:
+    """The 201 body, once the read model has the entity: tests that read it back right away
+    would otherwise race the projection (a 404 then is a fair, eventually consistent answer)."""
     assert r.status_code == 201, r.text[:500]
     body: dict[str, Any] = r.json()
+    if "Stratum-Position" in r.headers:
+        settle(r.request.url.copy_with(path="/healthz", query=None), int(r.headers["Stratum-Position"]))
     return body
+
+
+def settle(health_url: Any, position: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = httpx.get(health_url, timeout=5).json()
+        if health.get("projections", {}).get("core", 0) >= position:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"the core view did not reach position {position} in {timeout} s")
 
 
 def create_workspace(api: httpx.Client, name: str = "Acme") -> dict[str, Any]:
