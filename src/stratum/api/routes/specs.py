@@ -45,8 +45,9 @@ def list_specs(
     ws: UUID, c: ContainerDep, p: Reader, page: PageDep,
     status: Literal["draft", "approved", "archived"] | None = None,
 ) -> dict[str, object]:
+    ws = existing_workspace(c, p, ws)  # before taking a connection: it may use one itself
     with c.pool.connection() as conn:
-        rows, nxt = views.specs(conn, existing_workspace(c, p, ws), status, *page)
+        rows, nxt = views.specs(conn, ws, status, *page)
     return {"items": [rep.spec_summary(r) for r in rows], "next": None if nxt is None else str(nxt)}
 
 

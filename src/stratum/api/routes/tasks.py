@@ -48,8 +48,9 @@ def list_tasks(
     ws: UUID, c: ContainerDep, p: Reader, page: PageDep,
     status: Status | None = None, spec_id: UUID | None = None,
 ) -> dict[str, object]:
+    ws = existing_workspace(c, p, ws)  # before taking a connection: it may use one itself
     with c.pool.connection() as conn:
-        rows, nxt = views.tasks(conn, existing_workspace(c, p, ws), status, spec_id, *page)
+        rows, nxt = views.tasks(conn, ws, status, spec_id, *page)
     return {"items": [rep.task(r) for r in rows], "next": None if nxt is None else str(nxt)}
 
 
