@@ -43,7 +43,7 @@ def _setup(url: str, tasks: int) -> tuple[str, str, list[str]]:
     try:
         _, token = c.tokens.create(None, ["admin"], "bench")
         ctx = Ctx(Meta(actor="bench", source="api", correlation_id=uuid.uuid4().hex))
-        ws, _ = c.workspaces.create(ctx, "Bench")
+        ws, _ = c.workspaces.create(ctx, "Bench", allow_draft_tasks=True)
         ids = [str(c.tasks.create(ctx, ws.id, f"Task {i}")[0].id) for i in range(tasks)]
         return str(token), str(ws.id), ids
     finally:

@@ -41,7 +41,7 @@ def run() -> dict[str, Any]:
         try:
             meta = Meta(actor="bench", source="api", correlation_id=uuid.uuid4().hex)
             ctx = Ctx(meta)
-            ws, _ = container.workspaces.create(ctx, "Lag bench")
+            ws, _ = container.workspaces.create(ctx, "Lag bench", allow_draft_tasks=True)
             tasks = [container.tasks.create(ctx, ws.id, f"Task {i}")[0].id for i in range(TASKS)]
 
             visible_pos: list[int] = []

@@ -10,6 +10,7 @@ from dramatiq import Worker
 from stratum.bootstrap import Container
 from workers.actors import Actors, register
 from workers.broker import make_broker
+from workers.rag import RagDispatcher, register_rag
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,10 @@ class Runtime:
         redis_url = container.settings.redis_url
         self.broker = make_broker(None if redis_url is None else str(redis_url))
         self.actors: Actors = register(self.broker, container)
+        self.rag_actors = register_rag(self.broker, container) if container.rag is not None else None
+        self.rag_dispatcher = (
+            None if self.rag_actors is None else RagDispatcher(container, self.rag_actors)
+        )
         self.worker = Worker(self.broker, worker_threads=threads)
         self.every = housekeeping_every
         self._stopping = threading.Event()
@@ -27,9 +32,13 @@ class Runtime:
     def start(self) -> None:
         self.worker.start()
         self._scheduler.start()
+        if self.rag_dispatcher is not None:
+            self.rag_dispatcher.start()
 
     def stop(self) -> None:
         self._stopping.set()
+        if self.rag_dispatcher is not None:
+            self.rag_dispatcher.stop()
         self.worker.stop()
         self.broker.close()
 

@@ -7,6 +7,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from stratum.application.ai_config import AiConfigCommands
+from stratum.application.kill_switches import KillSwitchCommands
+from stratum.application.proposals import ProposalCommands
 from stratum.application.specs import SpecCommands
 from stratum.application.store import EventLog
 from stratum.application.tasks import TaskCommands
@@ -19,11 +22,16 @@ from stratum.infrastructure.postgres.factory import GROUP_COMMIT, LOCK_TIMEOUT
 from stratum.infrastructure.postgres.idempotency import IdempotencyStore
 from stratum.infrastructure.postgres.pool import Pool
 from stratum.infrastructure.postgres.projection_runner import ProjectionRunner
+from stratum.infrastructure.postgres.rag_factory import build_rag
+from stratum.infrastructure.postgres.rag_service import RagService
 from stratum.infrastructure.postgres.replay import Progress, replay
+from stratum.infrastructure.postgres.spec_tasks import SpecTaskFinder
 from stratum.infrastructure.postgres.tokens import TokenStore
 from stratum.infrastructure.postgres.watch import LogWatcher
 from stratum.projections.base import Projection
 from stratum.projections.core import CoreProjection
+from stratum.projections.proposals import ProposalProjection
+from stratum.projections.rag import RagJobsProjection
 
 FACTORY_TOPIC = "stratum.infrastructure.postgres.factory:StratumFactory"
 
@@ -35,7 +43,7 @@ def database_url(settings: Settings) -> str:
 
 
 def projections() -> dict[str, Projection]:
-    return {p.name: p for p in (CoreProjection(),)}
+    return {p.name: p for p in (CoreProjection(), ProposalProjection(), RagJobsProjection())}
 
 
 @dataclass
@@ -46,11 +54,15 @@ class Container:
     workspaces: WorkspaceCommands
     specs: SpecCommands
     tasks: TaskCommands
+    proposals: ProposalCommands
+    ai_config: AiConfigCommands
     tokens: TokenStore
     idempotency: IdempotencyStore
     watcher: LogWatcher
     projections: dict[str, Projection]
+    kill_switches: KillSwitchCommands
     runners: list[ProjectionRunner] = field(default_factory=list)
+    rag: RagService | None = None
 
     @property
     def pool(self) -> Pool:
@@ -93,6 +105,8 @@ class Container:
         for runner in self.runners:
             runner.stop()
         self.watcher.stop()
+        if self.rag is not None:
+            self.rag.close()
         with contextlib.suppress(Exception):
             self.log.close()
 
@@ -117,15 +131,22 @@ def build(settings: Settings | None = None, *, url: str | None = None) -> Contai
     }
     log = EventLog(env=env)
     pool: Pool = log.recorder.datastore.pool  # type: ignore[attr-defined]
+    find_tasks = SpecTaskFinder(pool, log.mapper)
+    kill_switches = KillSwitchCommands(log, pool, settings).resync()
     return Container(
         settings=settings,
         url=url,
         log=log,
         workspaces=WorkspaceCommands(log),
-        specs=SpecCommands(log),
-        tasks=TaskCommands(log),
+        specs=SpecCommands(log, find_tasks),
+        tasks=TaskCommands(log, find_tasks),
+        # Automated applies feed the auto-kill error rates.
+        proposals=ProposalCommands(log, find_tasks, kill_switches.record),
+        ai_config=AiConfigCommands(log),
         tokens=TokenStore(pool),
         idempotency=IdempotencyStore(pool, settings.idempotency_ttl_hours),
         watcher=LogWatcher(url),
         projections=projections(),
+        kill_switches=kill_switches,
+        rag=build_rag(settings, url, log),
     )

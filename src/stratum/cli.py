@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Stratum: event-sourced spec-driven workspaces.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+rag_app = typer.Typer(help="The RAG index.", no_args_is_help=True)
+app.add_typer(rag_app, name="rag")
 
 
 class ExitCode(enum.IntEnum):
@@ -205,6 +207,31 @@ def demo() -> None:
 
     c = _container()
     typer.echo(f"demo workspace: {d.load(c)}")
+    c.close()
+
+
+@rag_app.command("rebuild")
+def rag_rebuild(
+    workspace: Annotated[str | None, typer.Option(help="Only this workspace id (default: all).")] = None,
+) -> None:
+    """Rebuild the RAG index beside the live one and switch atomically (resumes a crashed one)."""
+    from uuid import UUID
+
+    c = _container()
+    assert c.rag is not None
+    try:
+        ids = [UUID(workspace)] if workspace else c.rag.workspaces()
+    except ValueError:
+        typer.echo(f"not a workspace id: {workspace!r}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
+    for ws in ids:
+        started = c.rag.start_rebuild(ws)
+        typer.echo(f"{ws}: building generation {started.generation}"
+                   f" (estimated {started.estimated_tokens} tokens, cost {started.estimated_cost})")
+        if not c.rag.run_rebuild(ws, started.generation):
+            typer.echo(f"{ws}: generation {started.generation} was switched or dropped elsewhere", err=True)
+            raise typer.Exit(ExitCode.FAILURE)
+        typer.echo(f"{ws}: generation {started.generation} is live")
     c.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, RedisDsn, field_validator
@@ -41,6 +42,35 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$")
     run_projections_in_process: bool = Field(
         default=True, description="`stratum serve` runs projections in-process."
+    )
+    # Auto-kill (application/kill_switches.py): per process, per feature.
+    auto_kill_enabled: bool = Field(
+        default=True, description="Engage a feature's kill switch when its error rate is too high."
+    )
+    auto_kill_window_seconds: float = Field(
+        default=60.0, gt=0, le=86_400, description="The sliding window of the error rate."
+    )
+    auto_kill_min_calls: int = Field(
+        default=20, ge=1, le=1_000_000, description="Calls in the window before auto-kill may trip."
+    )
+    auto_kill_error_rate: float = Field(
+        default=0.5, gt=0, le=1, description="Error rate (failed / all calls) that trips auto-kill."
+    )
+    # RAG index (infrastructure/postgres/rag_*.py, infrastructure/embeddings/).
+    rag_embedder: Literal["onnx", "torch"] = Field(
+        default="onnx", description="Runtime of all-MiniLM-L6-v2: ONNX Runtime (default) or PyTorch."
+    )
+    rag_models_dir: Path | None = Field(
+        default=None, description="Where the ONNX export is kept (default: STRATUM_HOME/models)."
+    )
+    rag_embedding_threads: int | None = Field(default=None, ge=1, le=64)
+    rag_chunk_tokens: int = Field(default=200, ge=32, le=250, description="Word-pieces per chunk.")
+    rag_exact_search_threshold: int = Field(
+        default=20_000, ge=0, description="Chunks in a workspace up to which vector search is exact."
+    )
+    rag_price_per_1k_tokens: dict[str, float] = Field(
+        default_factory=lambda: {"all-MiniLM-L6-v2": 0.0},
+        description="Embedding price per 1,000 tokens, by model (rebuild cost estimates).",
     )
 
     @field_validator("database_url")

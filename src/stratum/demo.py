@@ -54,10 +54,25 @@ def load(c: Container) -> str:
     ws = workspace.id
     checkout, _ = c.specs.create(ctx, ws, "Checkout", CHECKOUT)
     search, _ = c.specs.create(ctx, ws, "Product search", SEARCH)
+    # The phase gate: tasks come from approved specs.
+    for spec in (checkout, search):
+        c.specs.update(ctx, ws, spec.id, None, status="approved")
     uids = [r.uid for r in checkout.requirements]
     form, _ = c.tasks.create(ctx, ws, "Guest payment form", "", checkout.id, uids[:1])
     mail, _ = c.tasks.create(ctx, ws, "Confirmation e-mail", "", checkout.id, uids[1:2], [form.id])
     c.tasks.update(ctx, ws, form.id, None, status="in_progress")
     c.tasks.create(ctx, ws, "Fuzzy matching", "", search.id, [search.requirements[0].uid])
+    # One proposal from the agent, validated and waiting for a human's approval.
+    agent = Ctx(Meta(actor="system:demo-agent", source="agent"))
+    action = {"op": "create", "entity": "task",
+              "data": {"title": "Price filter", "spec_id": str(search.id),
+                       "requirement_uids": [search.requirements[1].uid]}}
+    (proposal,), _ = c.proposals.draft(
+        agent, ws, "Add a task for the price filter", [action],
+        summary="Requirement 2 of Product search has no task yet.", confidence=0.72,
+        explanation={"reasoning_summary": "Every requirement should trace to a task.",
+                     "provenance": {"model": "demo"}},
+    )
+    c.proposals.validate(agent, ws, proposal.id)
     del mail
     return str(ws)

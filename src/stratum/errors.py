@@ -84,16 +84,45 @@ class Conflict(StratumError):
     code = "CONFLICT"
 
 
+class KillSwitchEngaged(StratumError):
+    """A kill switch refuses this mutation (``switch``, ``reason``), or their state cannot
+    be read, and mutations are refused until it can (``fail_closed``)."""
+
+    code = "KILL_SWITCH_ENGAGED"
+
+
+class ProposalStale(StratumError):
+    """An entity a proposal targets changed since the proposal was drafted."""
+
+    code = "PROPOSAL_STALE"
+
+
+class RollbackConflict(StratumError):
+    """An entity changed after the apply, so a rollback would overwrite later work."""
+
+    code = "ROLLBACK_CONFLICT"
+
+
+class ScopeTooLarge(StratumError):
+    """A proposal impacts more entities than the workspace allows."""
+
+    code = "SCOPE_TOO_LARGE"
+
+
 __all__ = [
     "Conflict",
     "DomainError",
     "Forbidden",
     "IdempotencyKeyReused",
     "IdempotencyRace",
+    "KillSwitchEngaged",
     "NotFound",
     "PreconditionRequired",
     "ProjectionLag",
+    "ProposalStale",
+    "RollbackConflict",
     "RuleViolation",
+    "ScopeTooLarge",
     "StratumError",
     "Unauthorized",
     "UnknownEventType",

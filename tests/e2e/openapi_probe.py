@@ -18,10 +18,19 @@ PARAM = re.compile(r"{(\w+)}")
 KNOWN_OPERATIONS = {
     "createWorkspace", "listWorkspaces", "getWorkspace", "updateWorkspace",
     "createSpec", "listSpecs", "getSpec", "updateSpec", "diffSpec",
-    "createTask", "listTasks", "getTask", "updateTask",
+    "createTask", "listTasks", "getTask", "updateTask", "deleteSpec", "deleteTask",
+    "createProposal", "listProposals", "getProposal", "validateProposal", "approveProposal",
+    "rejectProposal", "applyProposal", "rollbackProposal", "getAiConfig", "putAiConfig",
+    "searchRag", "getRagStatus", "rebuildRag", "listKillSwitches", "setKillSwitch",
     "listEvents", "streamEvents", "createToken", "revokeToken", "health",
 }
 PUBLIC_OPERATIONS = {"health"}
+# Bodies whose validity the schema alone cannot express (an action's data depends on its op).
+EXAMPLES = {
+    "createProposal": lambda ids: {"title": "probe", "actions": [
+        {"op": "update", "entity": "task", "id": ids["task_id"], "data": {"title": "probed"}}
+    ]},
+}
 
 
 def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +92,8 @@ class Op:
         return PARAM.findall(self.path)
 
     def body(self, doc: dict[str, Any], ids: dict[str, str]) -> Any:
+        if self.operation_id in EXAMPLES:
+            return EXAMPLES[self.operation_id](ids)
         content = self.spec.get("requestBody", {}).get("content", {})
         if "application/json" not in content:
             return None
@@ -90,7 +101,7 @@ class Op:
 
     def body_refs(self, doc: dict[str, Any]) -> bool:
         """Whether the body names an object by id (so it can name another workspace's)."""
-        markers = {k: f"<{k}>" for k in ("ws", "spec_id", "task_id", "token_id")}
+        markers = {k: f"<{k}>" for k in ("ws", "spec_id", "task_id", "token_id", "proposal_id")}
         return bool(set(_flatten(self.body(doc, markers))) & set(markers.values()))
 
     def query(self, doc: dict[str, Any], optional_integers: bool) -> dict[str, Any]:
@@ -135,14 +146,15 @@ class Answer:
 
 def send(
     client: httpx.Client, admin: httpx.Client, doc: dict[str, Any], op: Op,
-    ids: dict[str, str], etag_ids: dict[str, str], query: dict[str, Any],
+    ids: dict[str, str], etag_ids: dict[str, str], query: dict[str, Any], stale: bool = False,
 ) -> Answer:
+    """``stale``: send an If-Match that cannot match (a DELETE that must not delete)."""
     path = op.path.format(**ids)
     headers = {"Idempotency-Key": uuid.uuid4().hex}
-    if op.method == "PATCH":
+    if op.method in ("PATCH", "DELETE"):
         # The object's real current ETag, so only tenancy (not a stale version) can refuse it.
         etag = admin.get(op.path.format(**etag_ids)).headers.get("ETag", '"1"')
-        headers["If-Match"] = etag
+        headers["If-Match"] = '"999999"' if stale else etag
     body = op.body(doc, ids)
     with client.stream(op.method, path, params=query, headers=headers,
                        json=body if body is not None else None) as r:

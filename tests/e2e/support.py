@@ -123,8 +123,10 @@ def settle(health_url: Any, position: int, timeout: float = 10.0) -> None:
     raise AssertionError(f"the core view did not reach position {position} in {timeout} s")
 
 
-def create_workspace(api: httpx.Client, name: str = "Acme") -> dict[str, Any]:
-    return created(api.post("/v1/workspaces", json={"name": name}))
+def create_workspace(api: httpx.Client, name: str = "Acme", allow_draft_tasks: bool = True) -> dict[str, Any]:
+    """A workspace; by default one whose tasks may come from draft specs (most tests don't
+    exercise the phase gate, which has tests of its own)."""
+    return created(api.post("/v1/workspaces", json={"name": name, "allow_draft_tasks": allow_draft_tasks}))
 
 
 def create_spec(api: httpx.Client, ws: str, title: str = "Auth", body: str = OPENSPEC) -> dict[str, Any]:
@@ -133,6 +135,11 @@ def create_spec(api: httpx.Client, ws: str, title: str = "Auth", body: str = OPE
 
 def create_task(api: httpx.Client, ws: str, title: str = "Build it", **fields: Any) -> dict[str, Any]:
     return created(api.post(f"/v1/workspaces/{ws}/tasks", json={"title": title, **fields}))
+
+
+def create_proposal(api: httpx.Client, ws: str, task_id: str, title: str = "Renamed") -> dict[str, Any]:
+    action = {"op": "update", "entity": "task", "id": task_id, "data": {"title": title}}
+    return created(api.post(f"/v1/workspaces/{ws}/proposals", json={"title": "Rename", "actions": [action]}))
 
 
 def all_events(api: httpx.Client, ws: str, **params: Any) -> list[dict[str, Any]]:

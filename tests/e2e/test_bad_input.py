@@ -16,6 +16,7 @@ import pytest
 from tests.e2e.openapi_probe import PUBLIC_OPERATIONS, operations, send
 from tests.e2e.support import (
     assert_problem,
+    create_proposal,
     create_spec,
     create_task,
     create_workspace,
@@ -204,7 +205,8 @@ def test_unknown_ids_are_404_on_every_route_even_for_an_operator(
 ) -> None:
     doc = api.get("/openapi.json").json()
     real = {"ws": world["ws"], "spec_id": world["spec"]["id"], "task_id": world["task"]["id"],
-            "token_id": str(uuid.uuid4())}
+            "token_id": str(uuid.uuid4()),
+            "proposal_id": create_proposal(api, world["ws"], world["task"]["id"])["id"]}
     checked = []
     with writes_nothing(api):
         for op in operations(doc):

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from tests.e2e.openapi_probe import KNOWN_OPERATIONS, operations, send
-from tests.e2e.support import create_spec, create_task, create_workspace
+from tests.e2e.support import create_proposal, create_spec, create_task, create_workspace
 
 
 def test_healthz_reports_the_log_head_and_projection_positions(api: httpx.Client, anon: httpx.Client) -> None:
@@ -22,7 +22,8 @@ def test_healthz_reports_the_log_head_and_projection_positions(api: httpx.Client
     assert health.status_code == 200
     body = health.json()
     assert body["status"] == "ok" and body["log_head"] == position
-    assert body["projections"] == {"core": position}
+    assert body["projections"]["core"] == position
+    assert set(body["projections"]) >= {"core", "proposals"}
 
 
 def test_metrics_are_prometheus_text_with_request_counts_per_route(
@@ -54,7 +55,8 @@ def test_every_response_carries_a_correlation_id(
     ws = create_workspace(api)["id"]
     spec = create_spec(api, ws)
     task = create_task(api, ws)
-    ids = {"ws": ws, "spec_id": spec["id"], "task_id": task["id"], "token_id": str(uuid.uuid4())}
+    ids = {"ws": ws, "spec_id": spec["id"], "task_id": task["id"], "token_id": str(uuid.uuid4()),
+           "proposal_id": create_proposal(api, ws, task["id"])["id"]}
     doc = api.get("/openapi.json").json()
     answers = []
     for op in operations(doc):

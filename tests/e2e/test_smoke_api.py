@@ -19,6 +19,13 @@ def test_a_workspace_spec_and_tasks_round_trip_through_the_api(api: httpx.Client
     assert r.status_code == 201, r.text
     spec = r.json()
     assert spec["requirements"][0]["uid"] == "REQ-001"
+    # The phase gate: tasks come from approved specs.
+    r = api.post(f"/v1/workspaces/{ws}/tasks", json={"title": "Too early", "spec_id": spec["id"]})
+    assert_problem(r, 422, "RULE_VIOLATION")
+    assert r.json()["violations"][0]["rule"] == "task.phase_gate"
+    r = api.patch(f"/v1/workspaces/{ws}/specs/{spec['id']}", json={"status": "approved"},
+                  headers={"If-Match": '"1"'})
+    assert r.status_code == 200, r.text
     r = api.post(f"/v1/workspaces/{ws}/tasks",
                  json={"title": "Build login", "spec_id": spec["id"], "requirement_uids": ["REQ-001"]})
     assert r.status_code == 201, r.text
@@ -39,4 +46,6 @@ def test_a_workspace_spec_and_tasks_round_trip_through_the_api(api: httpx.Client
     r = api.get(url, params={"as_of_version": 1})
     assert r.json()["status"] == "todo"
     types = [e["type"] for e in all_events(api, ws)]
-    assert types == ["Workspace.Created", "Spec.Created", "Task.Created", "Task.StatusChanged"]
+    assert types == [
+        "Workspace.Created", "Spec.Created", "Spec.StatusChanged", "Task.Created", "Task.StatusChanged"
+    ]

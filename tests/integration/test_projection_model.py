@@ -183,7 +183,8 @@ class Commands(RuleBasedStateMachine):
     @precondition(lambda self: len(self.ws) < 4)
     @rule(name=names)
     def create_workspace(self, name: str) -> None:
-        ws, _ = self.c.workspaces.create(ctx(), name)
+        # Tasks may come from draft specs here (the phase gate has its own tests).
+        ws, _ = self.c.workspaces.create(ctx(), name, allow_draft_tasks=True)
         assert ws.version == 1
         self.ws[ws.id] = WsModel(name)
 
@@ -232,6 +233,9 @@ class Commands(RuleBasedStateMachine):
 
         if self._conflict(expected, m.version, command):
             return
+        if self.ws[m.ws].archived:  # an archived workspace refuses any change, even a no-op
+            self._expect_refusal(Archived, command)
+            return
         spec, _ = command()
         if body == m.body:
             assert spec.version == m.version, "an unchanged body wrote events"
@@ -249,8 +253,17 @@ class Commands(RuleBasedStateMachine):
         def command() -> Any:
             return self.c.specs.update(ctx(), m.ws, sid, m.version, status=status)
 
+        if self.ws[m.ws].archived:
+            self._expect_refusal(Archived, command)
+            return
         if status != m.status and status not in SPEC_MOVES[m.status]:
             self._expect_refusal(InvalidTransition, command)
+            return
+        # The model's requirements never have acceptance criteria: approval needs a spec
+        # without requirements; archiving needs every task tracing to the spec done.
+        open_tasks = [t for t in self.tasks.values() if t.spec_id == sid and t.status != "done"]
+        if (status == "approved" != m.status and m.uids) or (status == "archived" != m.status and open_tasks):
+            self._expect_refusal(RuleViolation, command)
             return
         spec, _ = command()
         m.version += status != m.status
@@ -329,6 +342,9 @@ class Commands(RuleBasedStateMachine):
 
         if self._conflict(expected, m.version, command):
             return
+        if self.ws[m.ws].archived:
+            self._expect_refusal(Archived, command)
+            return
         if broken:
             self._expect_refusal(RuleViolation, command)
             return
@@ -356,8 +372,14 @@ class Commands(RuleBasedStateMachine):
 
         if self._conflict(expected, m.version, command):
             return
+        if self.ws[m.ws].archived:
+            self._expect_refusal(Archived, command)
+            return
         if status != m.status and status not in TASK_MOVES[m.status]:
             self._expect_refusal(InvalidTransition, command)
+            return
+        if status == "done" != m.status and any(self.tasks[d].status != "done" for d in m.depends_on):
+            self._expect_refusal(RuleViolation, command)
             return
         task, _ = command()
         m.version += status != m.status
@@ -375,7 +397,9 @@ class Commands(RuleBasedStateMachine):
         def command() -> Any:
             return self.c.tasks.update(ctx(), m.ws, tid, m.version, depends_on=deps)
 
-        if foreign_dep:
+        if self.ws[m.ws].archived:
+            self._expect_refusal(Archived, command)
+        elif foreign_dep:
             self._expect_refusal(RuleViolation, command)
         elif tid in deps or _reaches(edges, deps, tid):
             self._expect_refusal(DependencyCycle, command)

@@ -27,7 +27,10 @@ from tests.integration.support import (
     view_rows,
 )
 
-REQ = "### Requirement: {title}\nThe system SHALL {text}.\n\n"
+REQ = (
+    "### Requirement: {title}\nThe system SHALL {text}.\n\n"
+    "#### Scenario: {title} works\n- **WHEN** asked\n- **THEN** it is done\n\n"
+)
 
 
 def _spec_body(n: int, variant: int = 0) -> str:
@@ -41,7 +44,7 @@ def _history(c: Any, rounds: int = 3) -> list[UUID]:
     """Workspaces whose specs and tasks go through every kind of change; returns their ids."""
     ws_ids = []
     for w in range(2):
-        ws, _ = c.workspaces.create(ctx(), f"ws {w}")
+        ws, _ = c.workspaces.create(ctx(), f"ws {w}", allow_draft_tasks=True)
         ws_ids.append(ws.id)
         specs = [c.specs.create(ctx(), ws.id, f"spec {s}", _spec_body(2 + s))[0] for s in range(3)]
         tasks: list[Any] = []

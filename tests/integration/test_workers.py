@@ -69,7 +69,7 @@ def test_only_one_worker_runs_a_projection_and_a_standby_takes_over_when_it_dies
     container: Any, conn: psycopg.Connection[Any], spawn_worker: Callable[..., WorkerProcess]
 ) -> None:
     install_tracking_audit(conn)
-    ws, _ = container.workspaces.create(ctx(), "failover")
+    ws, _ = container.workspaces.create(ctx(), "failover", allow_draft_tasks=True)
     a = spawn_worker("stratum-worker-a")
     wait_until(lambda: lock_holders(conn) == ["stratum-worker-a"], 20, "worker a to take the lock")
     b = spawn_worker("stratum-worker-b")
@@ -105,7 +105,7 @@ def test_killing_workers_mid_projection_neither_loses_nor_repeats_an_event(
     c = container
     rnd = random.Random(20261121)
     install_tracking_audit(conn)
-    ws, _ = c.workspaces.create(ctx(), "chaos")
+    ws, _ = c.workspaces.create(ctx(), "chaos", allow_draft_tasks=True)
     specs = [c.specs.create(ctx(), ws.id, f"spec {i}", _spec_body(1))[0] for i in range(4)]
     tasks = [c.tasks.create(ctx(), ws.id, f"task {i}", "", specs[i % 4].id, ["REQ-001"])[0] for i in range(8)]
 

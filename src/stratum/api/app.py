@@ -9,7 +9,18 @@ from fastapi import FastAPI
 
 from stratum.api import problems
 from stratum.api.middleware import EdgeMiddleware, Metrics
-from stratum.api.routes import events, health, specs, tasks, tokens, workspaces
+from stratum.api.routes import (
+    ai_config,
+    events,
+    health,
+    kill_switches,
+    proposals,
+    rag,
+    specs,
+    tasks,
+    tokens,
+    workspaces,
+)
 from stratum.bootstrap import Container
 
 
@@ -34,7 +45,9 @@ def create_app(container: Container, *, run_projections: bool = False) -> FastAP
     app.state.container = container
     app.state.metrics = Metrics()
     problems.install(app)
-    for module in (workspaces, specs, tasks, events, tokens, health):
+    for module in (
+        workspaces, specs, tasks, proposals, ai_config, events, tokens, health, kill_switches, rag
+    ):
         app.include_router(module.router)
     app.add_middleware(
         EdgeMiddleware, max_body=container.settings.max_body_bytes, metrics=app.state.metrics

@@ -153,20 +153,29 @@ async def page(
 PageDep = Annotated[tuple[int, int], Depends(page)]
 
 
-def min_position(
-    c: ContainerDep,
-    min_position: Annotated[int | None, Query(ge=0, le=2**62)] = None,
-) -> None:
-    if min_position is not None:
-        # Every position a command reported is in the log; one past its head was never
-        # handed out, and waiting for it would only hold a worker thread for seconds.
-        head = c.log.recorder.max_notification_id() or 0
-        if min_position > head:
-            raise RequestValidationError([{
-                "loc": ("query", "min_position"), "type": "value_error",
-                "msg": f"position {min_position} has not been written (the log ends at {head})",
-            }])
-        c.wait_for("core", min_position)
+def written(c: Container, min_position: int) -> None:
+    """422 for a position past the log's head: it was never handed out, and waiting for it
+    would only hold a worker thread for seconds."""
+    head = c.log.recorder.max_notification_id() or 0
+    if min_position > head:
+        raise RequestValidationError([{
+            "loc": ("query", "min_position"), "type": "value_error",
+            "msg": f"position {min_position} has not been written (the log ends at {head})",
+        }])
 
 
-Fresh = Depends(min_position)
+def fresh(projection: str):  # type: ignore[no-untyped-def]
+    """A dependency: wait until ``projection`` has folded ``?min_position`` (read-your-writes)."""
+
+    def min_position(
+        c: ContainerDep,
+        min_position: Annotated[int | None, Query(ge=0, le=2**62)] = None,
+    ) -> None:
+        if min_position is not None:
+            written(c, min_position)
+            c.wait_for(projection, min_position)
+
+    return Depends(min_position)
+
+
+Fresh = fresh("core")

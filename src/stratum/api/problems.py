@@ -26,10 +26,16 @@ STATUS: dict[type[Exception], int] = {
     errors.RuleViolation: 422,
     errors.Conflict: 409,
     errors.UnknownEventType: 422,
+    errors.KillSwitchEngaged: 503,
     domain_errors.InvalidTransition: 409,
     domain_errors.DependencyCycle: 422,
     domain_errors.InvalidValue: 422,
     domain_errors.Archived: 409,
+    domain_errors.GateRefused: 403,
+    domain_errors.ApprovalRefused: 403,
+    errors.ProposalStale: 409,
+    errors.RollbackConflict: 409,
+    errors.ScopeTooLarge: 422,
 }
 
 HTTP_CODES = {
@@ -44,6 +50,9 @@ HTTP_CODES = {
     422: "VALIDATION_ERROR",
     429: "TOO_MANY_REQUESTS",
 }
+
+
+RESERVED = frozenset({"type", "title", "status", "code", "detail", "headers"})
 
 
 def problem(
@@ -70,10 +79,15 @@ def _status_of(exc: Exception) -> int:
 async def _stratum_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, (errors.StratumError, domain_errors.DomainError))
     status = _status_of(exc)
-    headers = {"Retry-After": "1"} if status == 503 else None
+    headers = None
+    if status == 503:
+        # A projection catches up in moments; a kill switch stays until someone lifts it.
+        headers = {"Retry-After": "30" if exc.code == "KILL_SWITCH_ENGAGED" else "1"}
     if status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="stratum"'}
-    return problem(status, exc.code, exc.message, headers, **exc.details)
+    # A detail may not overwrite the problem's own members (nor break the call).
+    details = {k: v for k, v in exc.details.items() if k not in RESERVED}
+    return problem(status, exc.code, exc.message, headers, **details)
 
 
 def _jsonable(value: Any) -> Any:

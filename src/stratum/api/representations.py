@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from stratum.domain.actions import impacted
+from stratum.domain.proposal import Proposal
 from stratum.domain.spec import Spec
 from stratum.domain.task import Task
 from stratum.domain.workspace import Workspace
@@ -17,8 +19,10 @@ def _s(value: Any) -> str | None:
 
 def workspace(w: Workspace | Row) -> dict[str, Any]:
     if isinstance(w, Workspace):
-        return {"id": str(w.id), "name": w.name, "archived": w.archived, "version": w.version}
-    return {"id": str(w["id"]), "name": w["name"], "archived": w["archived"], "version": w["version"]}
+        return {"id": str(w.id), "name": w.name, "archived": w.archived,
+                "allow_draft_tasks": w.allow_draft_tasks, "version": w.version}
+    return {"id": str(w["id"]), "name": w["name"], "archived": w["archived"],
+            "allow_draft_tasks": w["allow_draft_tasks"], "version": w["version"]}
 
 
 def spec(s: Spec | Row) -> dict[str, Any]:
@@ -76,4 +80,62 @@ def task(t: Task | Row) -> dict[str, Any]:
         "requirement_uids": list(t["requirement_uids"]),
         "depends_on": [str(d) for d in t["depends_on"]],
         "version": t["version"],
+    }
+
+
+def jsonable(value: Any) -> Any:
+    """Snapshots and event payloads as JSON: ids and times as strings."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def proposal(p: Proposal, gate: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(p.id),
+        "workspace_id": str(p.workspace_id),
+        "title": p.title,
+        "summary": p.summary,
+        "source": p.source,
+        "confidence": p.confidence,
+        "status": p.status,
+        "version": p.version,
+        "actions": [a.to_dict() for a in p.actions],
+        "impacted_entities": impacted(p.actions),
+        "risk": p.risk["level"],
+        "risk_reasons": p.risk["reasons"],
+        "gate": gate,
+        "explanation": jsonable(p.explanation),
+        "proposer": p.proposer,
+        "approvals": p.approvals,
+        "violations": p.violations,
+        "stale_entities": p.stale_entities,
+        "batch": p.batch,
+    }
+
+
+def proposal_row(r: Row, gate: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(r["id"]),
+        "workspace_id": str(r["workspace_id"]),
+        "title": r["title"],
+        "summary": r["summary"],
+        "source": r["source"],
+        "confidence": r["confidence"],
+        "status": r["status"],
+        "version": r["version"],
+        "actions": r["actions"],
+        "impacted_entities": r["impacted"],
+        "risk": r["risk"]["level"],
+        "risk_reasons": r["risk"]["reasons"],
+        "gate": gate,
+        "proposer": r["proposer"],
+        "approvals": r["approvals"],
+        "batch": r["batch"],
+        "applied_position": r["applied_position"],
+        "rolled_back_position": r["rolled_back_position"],
     }

@@ -53,11 +53,15 @@ class Patch(Body):
 
 class WorkspaceCreate(Body):
     name: str = Field(min_length=1, max_length=200)
+    allow_draft_tasks: bool = Field(
+        default=False, description="Let tasks be created from specs that are not approved yet."
+    )
 
 
 class WorkspaceUpdate(Patch):
     name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     archived: Literal[True] | SkipJsonSchema[None] = None
+    allow_draft_tasks: bool | SkipJsonSchema[None] = None
 
 
 class SpecCreate(Body):
@@ -97,3 +101,79 @@ class TokenCreate(Body):
     workspace_id: UUID
     scopes: list[Scope] = Field(min_length=1, max_length=5)
     name: str = Field(default="", max_length=200)
+
+
+MAX_NESTING = 8
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if isinstance(value, dict):
+        return max([_depth(v, level + 1) for v in value.values()], default=level + 1)
+    if isinstance(value, list):
+        return max([_depth(v, level + 1) for v in value], default=level + 1)
+    return level
+
+
+class ActionIn(Body):
+    op: Literal["create", "update", "delete"]
+    entity: Literal["spec", "task"]
+    id: UUID | None = Field(default=None, description="Required for update and delete; optional for create.")
+    expected_version: int | None = Field(
+        default=None, ge=1, le=2**31, description="Defaults to the entity's version when drafted."
+    )
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        description="spec: title, body, status; task: title, description, status, spec_id,"
+        " requirement_uids, depends_on (create and update). Checked per op and entity.",
+    )
+
+    @field_validator("data")
+    @classmethod
+    def _shallow(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _depth(value) > 3:
+            raise ValueError("action data is at most 3 levels deep")
+        return value
+
+
+class Explanation(Body):
+    reasoning_summary: str = Field(default="", max_length=20_000)
+    entities: list[Any] = Field(default_factory=list, max_length=1000)
+    rag_chunk_ids: list[str] = Field(default_factory=list, max_length=1000)
+    rules_evaluated: list[str] = Field(default_factory=list, max_length=100)
+    provenance: dict[str, Any] = Field(
+        default_factory=dict, description="Free-form: prompt version, model, cost, …"
+    )
+
+    @model_validator(mode="after")
+    def _shallow(self) -> Explanation:
+        if _depth(self.provenance) > MAX_NESTING or _depth(self.entities) > MAX_NESTING:
+            raise ValueError(f"explanation is at most {MAX_NESTING} levels deep")
+        return self
+
+
+class ProposalCreate(Body):
+    title: str = Field(min_length=1, max_length=300)
+    summary: str = Field(default="", max_length=20_000)
+    source: Literal["manual", "agent", "scheduler", "api"] = "api"
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    explanation: Explanation = Field(default_factory=Explanation)
+    actions: list[ActionIn] = Field(min_length=1, max_length=1000)
+
+
+class Reason(Body):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Thresholds(Body):
+    high: float = Field(ge=0, le=1)
+    medium: float = Field(ge=0, le=1)
+
+
+class AiConfigPut(Body):
+    """Fields left out keep their current value."""
+
+    confidence_thresholds: Thresholds | None = None
+    max_entities_impacted_per_proposal: int | None = Field(default=None, ge=1, le=1000)
+    scope_overflow: Literal["refuse", "split"] | None = None
+    require_four_eyes: bool | None = None
+    auto_apply_high_confidence: bool | None = None

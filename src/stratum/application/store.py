@@ -14,6 +14,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from stratum.domain.events import Meta, StratumAggregate
+from stratum.domain.kill_switch import guard_keys
 from stratum.domain.specparse import Criterion, Requirement
 from stratum.errors import Conflict, NotFound, VersionConflict
 
@@ -23,7 +24,14 @@ A = TypeVar("A", bound=StratumAggregate)
 class Appender(Protocol):
     """What the event log's recorder offers beyond the library's interface."""
 
-    def append(self, stored_events: Sequence[StoredEvent], idempotency: dict[str, Any] | None) -> Any: ...
+    def append(
+        self,
+        stored_events: Sequence[StoredEvent],
+        idempotency: dict[str, Any] | None,
+        *,
+        guard: Sequence[str] = (),
+        switches: Sequence[dict[str, Any]] = (),
+    ) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,11 @@ class Ctx:
 
     meta: Meta
     idempotency: Idempotency | None = None
+    # Features this command exercises beyond its source's own (auto_apply, say): their
+    # kill switches are checked at commit, with the global and workspace ones.
+    features: tuple[str, ...] = ()
+    # False only for the kill switches' own commands: disengaging must stay possible.
+    guarded: bool = True
 
 
 def _fold(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -134,8 +147,16 @@ class EventLog(Application[UUID]):
         recorder: Appender = self.recorder  # type: ignore[assignment]
         if not stored and idem is None:
             return int(self.recorder.max_notification_id() or 0)
+        guard = (
+            guard_keys(aggregates[0].workspace_id, ctx.meta.source, ctx.features)
+            if ctx.guarded and stored
+            else ()
+        )
+        # A kill switch's state row is written in the transaction of its events, so the
+        # guard above reads exactly what the log says (see domain/kill_switch.py).
+        switches = [row() for a in aggregates if (row := getattr(a, "switch_state", None))]
         try:
-            result = recorder.append(stored, idem)
+            result = recorder.append(stored, idem, guard=guard, switches=switches)
         except IntegrityError:
             raise self._conflict(pending) from None
         return int(result.last_position)
@@ -163,6 +184,66 @@ class EventLog(Application[UUID]):
                     id=str(aggregate.id),
                 )
         return Conflict("a concurrent change got there first; retry")
+
+    def load_many(self, kind: type[A], ids: Sequence[UUID], workspace_id: UUID) -> dict[UUID, A]:
+        """Many aggregates for one query when the cache holds their current versions.
+
+        One query finds each one's latest version; cached copies at that version are
+        used as they are, the rest are loaded (and fast-forwarded) one by one. A write
+        that lands after the query is caught at commit by the optimistic check.
+        """
+        cache = self.repository.cache
+        if not ids:
+            return {}
+        datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
+        table = self.recorder.events_table_name  # type: ignore[attr-defined]
+        with datastore.pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT originator_id, max(originator_version) FROM {table}"
+                " WHERE originator_id = ANY(%s) GROUP BY originator_id",
+                (list(ids),),
+            ).fetchall()
+        latest = {
+            (r["originator_id"] if isinstance(r, dict) else r[0]): (
+                r["max"] if isinstance(r, dict) else r[1]
+            )
+            for r in rows
+        }
+        out: dict[UUID, A] = {}
+        for aggregate_id, version in latest.items():
+            cached: Any = None
+            if cache is not None:
+                try:
+                    cached = cache.get(aggregate_id)
+                except KeyError:
+                    cached = None
+            if cached is not None and cached.version == version:
+                aggregate = detached(cached)
+                if isinstance(aggregate, kind) and aggregate.workspace_id == workspace_id:
+                    out[aggregate_id] = aggregate
+                continue
+            try:
+                out[aggregate_id] = self.load(kind, aggregate_id, workspace_id)
+            except NotFound:
+                continue
+        return out
+
+    def exists(self, aggregate_id: UUID) -> bool:
+        return self._current_version(aggregate_id) is not None
+
+    def position_of(self, aggregate_id: UUID, version: int) -> int:
+        """The log position of one event (an apply's position, for its idempotent repeat)."""
+        datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
+        table = self.recorder.events_table_name  # type: ignore[attr-defined]
+        with datastore.pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT notification_id FROM {table}"
+                " WHERE originator_id = %s AND originator_version = %s",
+                (aggregate_id, version),
+            ).fetchone()
+        if row is None:
+            raise NotFound("no such event")
+        return int(row[0] if not isinstance(row, dict) else row["notification_id"])
 
     def _current_version(self, aggregate_id: UUID) -> int | None:
         events = list(self.events.get(aggregate_id, desc=True, limit=1))

@@ -12,17 +12,25 @@ class WorkspaceCommands:
     def __init__(self, log: EventLog) -> None:
         self.log = log
 
-    def create(self, ctx: Ctx, name: str) -> tuple[Workspace, int]:
-        workspace = Workspace.create(name, ctx.meta)
+    def create(self, ctx: Ctx, name: str, allow_draft_tasks: bool = False) -> tuple[Workspace, int]:
+        workspace = Workspace.create(name, ctx.meta, allow_draft_tasks)
         return workspace, self.log.commit(ctx, workspace)
 
     def update(
-        self, ctx: Ctx, ws: UUID, expected: int | None, name: str | None, archive: bool
+        self,
+        ctx: Ctx,
+        ws: UUID,
+        expected: int | None,
+        name: str | None,
+        archive: bool,
+        allow_draft_tasks: bool | None = None,
     ) -> tuple[Workspace, int]:
         workspace = self.log.load(Workspace, ws, ws)
         check_version(workspace, expected)
         if name is not None:
             workspace.rename(name, ctx.meta)
+        if allow_draft_tasks is not None:
+            workspace.set_policy(allow_draft_tasks, ctx.meta)
         if archive:
             workspace.archive(ctx.meta)
         return workspace, self.log.commit(ctx, workspace)

@@ -38,3 +38,15 @@ class Archived(DomainError):
     """A change to something that has been archived."""
 
     code = "ARCHIVED"
+
+
+class GateRefused(DomainError):
+    """A proposal has not passed the gate its confidence and risk put it behind."""
+
+    code = "CONFIDENCE_GATE"
+
+
+class ApprovalRefused(DomainError):
+    """This approver may not approve this proposal (four eyes, or not a human)."""
+
+    code = "APPROVAL_REFUSED"

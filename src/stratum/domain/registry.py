@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from stratum.domain.ai_config import AiConfig
 from stratum.domain.events import StratumEvent
+from stratum.domain.kill_switch import KillSwitch
+from stratum.domain.proposal import Proposal
 from stratum.domain.spec import Spec
 from stratum.domain.task import Task
 from stratum.domain.task_graph import TaskGraph
 from stratum.domain.workspace import Workspace
 
-AGGREGATES = (Workspace, Spec, Task, TaskGraph)
+AGGREGATES = (Workspace, Spec, Task, TaskGraph, KillSwitch, Proposal, AiConfig)
 
 
 def event_types() -> dict[str, type[StratumEvent]]:

@@ -68,6 +68,7 @@ class Spec(StratumAggregate):
         # Removed requirements keep their uid and mid reserved: a task or test that
         # traced to REQ-001 must never silently point at a different requirement.
         self.retired: dict[str, Requirement] = {}
+        self.deleted = False
 
     class Created(StratumCreated):
         title: str
@@ -82,11 +83,12 @@ class Spec(StratumAggregate):
         body: str,
         meta: Meta,
         new_mid: Callable[[], str] = _new_mid,
+        spec_id: UUID | None = None,
     ) -> Spec:
         requirements = _parse(body, (), new_mid)
         return cls._create(
             cls.Created,
-            id=uuid4(),
+            id=spec_id or uuid4(),
             title=clean_line(title, "title", MAX_TITLE),
             body=body,
             requirements=[r.to_dict() for r in requirements],
@@ -180,9 +182,51 @@ class Spec(StratumAggregate):
         if lifecycle.must_move("spec", TRANSITIONS, self.status, status):
             self._emit(self.StatusChanged, meta, status=status, previous=self.status)
 
+    class Deleted(StratumEvent):
+        """Gone from every view; the log keeps it, and a rollback can restore it."""
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.deleted = True
+
+    def delete(self, meta: Meta) -> None:
+        if not self.deleted:
+            self._emit(self.Deleted, meta)
+
+    class Reverted(StratumEvent):
+        """Restored to an earlier snapshot (a rollback's compensation), whatever the lifecycle."""
+
+        state: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            state = self.state
+            aggregate.title = state["title"]
+            aggregate.body = state["body"]
+            aggregate.status = state["status"]
+            aggregate.deleted = state["deleted"]
+            aggregate.by_mid = {
+                r.mid: r for r in map(Requirement.from_dict, state["requirements"])
+            }
+            aggregate.retired = {r.mid: r for r in map(Requirement.from_dict, state["retired"])}
+
+    def revert(self, state: dict[str, Any], meta: Meta) -> None:
+        if snapshot(self) != state:
+            self._emit(self.Reverted, meta, state=state)
+
     def requirement_uids(self) -> set[str]:
         return {r.uid for r in self.by_mid.values()}
 
     @property
     def requirements(self) -> list[Requirement]:
         return list(self.by_mid.values())
+
+
+def snapshot(spec: Spec) -> dict[str, Any]:
+    """What a spec is, without its identity and version: pre-images, diffs, reverts."""
+    return {
+        "title": spec.title,
+        "body": spec.body,
+        "status": spec.status,
+        "requirements": [r.to_dict() for r in spec.by_mid.values()],
+        "retired": [r.to_dict() for r in spec.retired.values()],
+        "deleted": spec.deleted,
+    }

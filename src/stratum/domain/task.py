@@ -42,6 +42,7 @@ class Task(StratumAggregate):
         self.requirement_uids = requirement_uids
         self.depends_on = depends_on
         self.status: str = "todo"
+        self.deleted = False
 
     class Created(StratumCreated):
         title: str
@@ -60,10 +61,11 @@ class Task(StratumAggregate):
         spec_id: UUID | None = None,
         requirement_uids: list[str] | None = None,
         depends_on: list[UUID] | None = None,
+        task_id: UUID | None = None,
     ) -> Task:
         return cls._create(
             cls.Created,
-            id=uuid4(),
+            id=task_id or uuid4(),
             title=clean_line(title, "title", MAX_TITLE),
             description=bounded_text(description, "description", MAX_DESCRIPTION),
             spec_id=spec_id,
@@ -105,6 +107,44 @@ class Task(StratumAggregate):
     def change_status(self, status: str, meta: Meta) -> None:
         if lifecycle.must_move("task", TRANSITIONS, self.status, status):
             self._emit(self.StatusChanged, meta, status=status, previous=self.status)
+
+
+    class Deleted(StratumEvent):
+        """Gone from every view; the log keeps it, and a rollback can restore it."""
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.deleted = True
+
+    def delete(self, meta: Meta) -> None:
+        if not self.deleted:
+            self._emit(self.Deleted, meta)
+
+    class Reverted(StratumEvent):
+        """Restored to an earlier snapshot (a rollback's compensation), whatever the lifecycle."""
+
+        state: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            for key in SNAPSHOT_FIELDS:
+                value = self.state[key]
+                setattr(aggregate, key, list(value) if isinstance(value, list) else value)
+
+    def revert(self, state: dict[str, Any], meta: Meta) -> None:
+        if snapshot(self) != state:
+            self._emit(self.Reverted, meta, state=state)
+
+
+SNAPSHOT_FIELDS = (
+    "title", "description", "status", "spec_id", "requirement_uids", "depends_on", "deleted",
+)
+
+
+def snapshot(task: Task) -> dict[str, Any]:
+    """What a task is, without its identity and version: pre-images, diffs, reverts."""
+    state = {key: getattr(task, key) for key in SNAPSHOT_FIELDS}
+    state["requirement_uids"] = list(task.requirement_uids)
+    state["depends_on"] = list(task.depends_on)
+    return state
 
 
 T = TypeVar("T")

@@ -17,12 +17,12 @@ from stratum.domain.workspace import Workspace
 NAME = "core"
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "workspace": ("id", "name", "archived", "version", "created_at", "updated_at",
-                  "created_position"),
-    "spec": ("id", "workspace_id", "title", "body", "status", "requirements", "version",
-             "created_at", "updated_at", "created_position"),
+    "workspace": ("id", "name", "archived", "allow_draft_tasks", "version", "created_at",
+                  "updated_at", "created_position"),
+    "spec": ("id", "workspace_id", "title", "body", "status", "requirements", "deleted",
+             "version", "created_at", "updated_at", "created_position"),
     "task": ("id", "workspace_id", "title", "description", "status", "spec_id",
-             "requirement_uids", "depends_on", "version", "created_at", "updated_at",
+             "requirement_uids", "depends_on", "deleted", "version", "created_at", "updated_at",
              "created_position"),
 }
 TABLE_OF: dict[type, str] = {Workspace: "workspace", Spec: "spec", Task: "task"}
@@ -65,13 +65,13 @@ def _created(row: Row, e: Any, position: int) -> None:
 
 def _workspace_created(row: Row, e: Any, position: int) -> None:
     _created(row, e, position)
-    row.update(name=e.name, archived=False)
+    row.update(name=e.name, archived=False, allow_draft_tasks=e.allow_draft_tasks)
 
 
 def _spec_created(row: Row, e: Any, position: int) -> None:
     _created(row, e, position)
     row.update(workspace_id=e.workspace_id, title=e.title, body=e.body, status="draft",
-               requirements={r["mid"]: r for r in e.requirements})
+               requirements={r["mid"]: r for r in e.requirements}, deleted=False)
 
 
 # Within a batch a spec row's requirements are a dict by mid (document order), so each
@@ -97,13 +97,24 @@ def _task_created(row: Row, e: Any, position: int) -> None:
     _created(row, e, position)
     row.update(workspace_id=e.workspace_id, title=e.title, description=e.description,
                status="todo", spec_id=e.spec_id, requirement_uids=list(e.requirement_uids),
-               depends_on=list(e.depends_on))
+               depends_on=list(e.depends_on), deleted=False)
+
+
+def _spec_reverted(row: Row, e: Any, _: int) -> None:
+    state = e.state
+    row.update(title=state["title"], body=state["body"], status=state["status"],
+               deleted=state["deleted"], requirements={r["mid"]: r for r in state["requirements"]})
+
+
+def _task_reverted(row: Row, e: Any, _: int) -> None:
+    row.update({k: (list(v) if isinstance(v, list) else v) for k, v in e.state.items()})
 
 
 HANDLERS: dict[type, Callable[[Row, Any, int], None]] = {
     Workspace.Created: _workspace_created,
     Workspace.Renamed: lambda row, e, _: row.update(name=e.name),
     Workspace.Archived: lambda row, e, _: row.update(archived=True),
+    Workspace.PolicyChanged: lambda row, e, _: row.update(allow_draft_tasks=e.allow_draft_tasks),
     Spec.Created: _spec_created,
     Spec.Retitled: lambda row, e, _: row.update(title=e.title),
     Spec.BodyRevised: lambda row, e, _: row.update(body=e.body),
@@ -113,11 +124,15 @@ HANDLERS: dict[type, Callable[[Row, Any, int], None]] = {
     Spec.RequirementRenamed: _put_requirement,
     Spec.RequirementRemoved: lambda row, e, _: row["requirements"].pop(e.mid, None),
     Spec.RequirementsReordered: _reorder,
+    Spec.Deleted: lambda row, e, _: row.update(deleted=True),
+    Spec.Reverted: _spec_reverted,
     Task.Created: _task_created,
     Task.Edited: lambda row, e, _: row.update(
         {k: (list(v) if isinstance(v, list) else v) for k, v in e.changes.items()}
     ),
     Task.StatusChanged: lambda row, e, _: row.update(status=e.status),
+    Task.Deleted: lambda row, e, _: row.update(deleted=True),
+    Task.Reverted: _task_reverted,
 }
 _TABLE_OF_EVENT = {
     cls: TABLE_OF[owner]

@@ -17,7 +17,7 @@ def _one(conn: Connection[Any], sql: str, params: tuple[Any, ...]) -> Row | None
         return cur.fetchone()
 
 
-def _page(
+def page(
     conn: Connection[Any], sql: str, params: list[Any], limit: int
 ) -> tuple[list[Row], int | None]:
     """Keyset page on created_position; the cursor is the last row's position."""
@@ -41,11 +41,13 @@ def workspaces(
     if only is not None:
         sql += " AND id = %s"
         params.append(only)
-    return _page(conn, sql, params, limit)
+    return page(conn, sql, params, limit)
 
 
 def spec(conn: Connection[Any], ws: UUID, spec_id: UUID) -> Row | None:
-    return _one(conn, "SELECT * FROM core.spec WHERE id = %s AND workspace_id = %s", (spec_id, ws))
+    return _one(
+        conn, "SELECT * FROM core.spec WHERE id = %s AND workspace_id = %s AND NOT deleted", (spec_id, ws)
+    )
 
 
 def specs(
@@ -54,17 +56,19 @@ def specs(
     sql = (
         "SELECT id, workspace_id, title, status, version, created_at, updated_at,"
         " created_position, jsonb_array_length(requirements) AS requirement_count"
-        " FROM core.spec WHERE workspace_id = %s AND created_position > %s"
+        " FROM core.spec WHERE workspace_id = %s AND created_position > %s AND NOT deleted"
     )
     params: list[Any] = [ws, after]
     if status is not None:
         sql += " AND status = %s"
         params.append(status)
-    return _page(conn, sql, params, limit)
+    return page(conn, sql, params, limit)
 
 
 def task(conn: Connection[Any], ws: UUID, task_id: UUID) -> Row | None:
-    return _one(conn, "SELECT * FROM core.task WHERE id = %s AND workspace_id = %s", (task_id, ws))
+    return _one(
+        conn, "SELECT * FROM core.task WHERE id = %s AND workspace_id = %s AND NOT deleted", (task_id, ws)
+    )
 
 
 def tasks(
@@ -75,7 +79,7 @@ def tasks(
     after: int,
     limit: int,
 ) -> tuple[list[Row], int | None]:
-    sql = "SELECT * FROM core.task WHERE workspace_id = %s AND created_position > %s"
+    sql = "SELECT * FROM core.task WHERE workspace_id = %s AND created_position > %s AND NOT deleted"
     params: list[Any] = [ws, after]
     if status is not None:
         sql += " AND status = %s"
@@ -83,7 +87,7 @@ def tasks(
     if spec_id is not None:
         sql += " AND spec_id = %s"
         params.append(spec_id)
-    return _page(conn, sql, params, limit)
+    return page(conn, sql, params, limit)
 
 
 def position(conn: Connection[Any], schema: str = "core") -> int:

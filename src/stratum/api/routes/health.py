@@ -14,18 +14,20 @@ log = logging.getLogger(__name__)
 
 @router.get("/healthz", operation_id="health")
 def health(c: ContainerDep) -> JSONResponse:
+    positions = ", ".join(f"(SELECT position FROM {name}.tracking) AS {name}" for name in c.projections)
     try:
         with c.pool.connection(timeout=2) as conn:
             row = conn.execute(
-                "SELECT (SELECT coalesce(max(notification_id), 0) FROM event_log) AS head,"
-                " (SELECT position FROM core.tracking) AS core"
+                f"SELECT (SELECT coalesce(max(notification_id), 0) FROM event_log) AS head, {positions}"
             ).fetchone()
     except Exception as e:  # any database failure means unhealthy, whatever its kind
         return JSONResponse({"status": "unavailable", "error": type(e).__name__}, 503)
     assert row is not None
-    return JSONResponse(
-        {"status": "ok", "log_head": row["head"], "projections": {"core": row["core"]}}
-    )
+    return JSONResponse({
+        "status": "ok",
+        "log_head": row["head"],
+        "projections": {name: row[name] for name in c.projections},
+    })
 
 
 @router.get("/metrics", operation_id="metrics", include_in_schema=False)

@@ -4,11 +4,11 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from stratum.api import reads
 from stratum.api import representations as rep
-from stratum.api.commands import run
+from stratum.api.commands import meta_of, run
 from stratum.api.deps import (
     ContainerDep,
     Fresh,
@@ -21,6 +21,7 @@ from stratum.api.deps import (
     workspace_of,
 )
 from stratum.api.schemas import SpecCreate, SpecUpdate
+from stratum.application.store import Ctx
 from stratum.domain.spec import Spec
 from stratum.domain.specparse import diff_requirements
 from stratum.projections import core_views as views
@@ -87,3 +88,15 @@ def diff_spec(
         "title": {"before": before.title, "after": after.title},
         "changes": [ch.to_dict() for ch in changes],
     }
+
+
+@router.delete("/{spec_id}", status_code=204, operation_id="deleteSpec")
+def delete_spec(
+    ws: UUID, spec_id: UUID, request: Request, c: ContainerDep, p: Writer, version: IfMatch,
+) -> Response:
+    """Gone from every view (the log keeps it; a proposal's rollback can bring it back)."""
+    ws = workspace_of(p, ws)
+    entity, position = c.specs.delete(Ctx(meta_of(request, p)), ws, spec_id, version)
+    return Response(
+        status_code=204, headers={"ETag": f'"{entity.version}"', "Stratum-Position": str(position)}
+    )

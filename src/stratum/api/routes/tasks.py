@@ -4,11 +4,11 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from stratum.api import reads
 from stratum.api import representations as rep
-from stratum.api.commands import run
+from stratum.api.commands import meta_of, run
 from stratum.api.deps import (
     ContainerDep,
     Fresh,
@@ -21,6 +21,7 @@ from stratum.api.deps import (
     workspace_of,
 )
 from stratum.api.schemas import TaskCreate, TaskUpdate
+from stratum.application.store import Ctx
 from stratum.domain.task import Task
 from stratum.projections import core_views as views
 
@@ -72,4 +73,16 @@ def update_task(
     return run(
         c, request, p, idem, lambda ctx: c.tasks.update(ctx, ws, task_id, version, **changes),
         rep.task,
+    )
+
+
+@router.delete("/{task_id}", status_code=204, operation_id="deleteTask")
+def delete_task(
+    ws: UUID, task_id: UUID, request: Request, c: ContainerDep, p: Writer, version: IfMatch,
+) -> Response:
+    """Gone from every view (the log keeps it; a proposal's rollback can bring it back)."""
+    ws = workspace_of(p, ws)
+    entity, position = c.tasks.delete(Ctx(meta_of(request, p)), ws, task_id, version)
+    return Response(
+        status_code=204, headers={"ETag": f'"{entity.version}"', "Stratum-Position": str(position)}
     )

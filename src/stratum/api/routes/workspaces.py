@@ -29,7 +29,10 @@ router = APIRouter(prefix="/v1/workspaces", tags=["workspaces"])
 def create_workspace(
     body: WorkspaceCreate, request: Request, c: ContainerDep, p: Operator, idem: IdemDep
 ) -> JSONResponse:
-    return run(c, request, p, idem, lambda ctx: c.workspaces.create(ctx, body.name), rep.workspace, 201)
+    return run(
+        c, request, p, idem, lambda ctx: c.workspaces.create(ctx, body.name, body.allow_draft_tasks),
+        rep.workspace, 201,
+    )
 
 
 @router.get("", operation_id="listWorkspaces", dependencies=[Fresh])
@@ -56,6 +59,8 @@ def update_workspace(
     workspace_of(p, ws)
     return run(
         c, request, p, idem,
-        lambda ctx: c.workspaces.update(ctx, ws, version, body.name, bool(body.archived)),
+        lambda ctx: c.workspaces.update(
+            ctx, ws, version, body.name, bool(body.archived), body.allow_draft_tasks
+        ),
         rep.workspace,
     )

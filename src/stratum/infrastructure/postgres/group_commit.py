@@ -11,6 +11,9 @@ Followers sleep on their own request's event and are woken exactly once: when
 their request is done, or when they are made the next leader. A leader whose
 request is done hands the lead to the oldest queued request (one wake-up) and
 returns; nobody queues on a lock just to learn that its work is already done.
+
+A batch refused by a kill switch (see recorder.py) fails at once every request the
+same refusal applies to, rather than retrying each alone (``shared_error``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
@@ -28,6 +31,10 @@ from eventsourcing.persistence import StoredEvent
 class AppendRequest:
     events: list[StoredEvent]
     idempotency: dict[str, Any] | None = None
+    guard: tuple[str, ...] = ()  # kill switch keys that must be disengaged (see domain/kill_switch.py)
+    # Kill switch rows to write. Such a request is committed in a batch of its own: the
+    # guards of the others must be read before or after it, never beside it.
+    switches: list[dict[str, Any]] = field(default_factory=list)
     positions: list[int] | None = None
     last_position: int = 0  # the log head as of this request's commit
     error: BaseException | None = None
@@ -43,8 +50,12 @@ class GroupCommitter:
         *,
         enabled: bool = True,
         max_batch_events: int = 10_000,
+        shared_error: Callable[[BaseException, AppendRequest], BaseException | None] | None = None,
     ) -> None:
         self._append = append
+        # A batch's error that also settles some of its requests without a retry
+        # (a kill switch that refuses them): their own copy of it, or None to retry.
+        self._shared_error = shared_error
         self._enabled = enabled
         self._max_batch_events = max_batch_events
         self._queue: deque[AppendRequest] = deque()
@@ -92,6 +103,8 @@ class GroupCommitter:
             size = 0
             queue = self._queue
             while queue and (not batch or size + len(queue[0].events) <= self._max_batch_events):
+                if batch and (batch[0].switches or queue[0].switches):
+                    break
                 request = queue.popleft()
                 batch.append(request)
                 size += len(request.events)
@@ -99,8 +112,11 @@ class GroupCommitter:
 
     def _run(self, batch: list[AppendRequest]) -> None:
         try:
-            if len(batch) > 1 and self._append_together(batch):
-                return
+            if len(batch) > 1:
+                error = self._append_together(batch)
+                if error is None:
+                    return
+                batch = self._settled_by(error, batch)
             for request in batch:
                 self._run_alone(request)
         finally:
@@ -110,15 +126,29 @@ class GroupCommitter:
                     request.error = request.error or RuntimeError("the append was interrupted")
                     self._finish(request)
 
-    def _append_together(self, batch: list[AppendRequest]) -> bool:
-        """False if the batch failed: it is then retried one by one, so only the culprit fails."""
+    def _append_together(self, batch: list[AppendRequest]) -> BaseException | None:
+        """The batch's error if it failed: it is then retried one by one, so only the culprit fails."""
         try:
             self._append(batch)
-        except Exception:
-            return False
+        except Exception as e:
+            return e
         for request in batch:
             self._finish(request)
-        return True
+        return None
+
+    def _settled_by(self, error: BaseException, batch: list[AppendRequest]) -> list[AppendRequest]:
+        """Fail the requests the batch's error settles; return the ones to retry alone."""
+        if self._shared_error is None:
+            return batch
+        retry: list[AppendRequest] = []
+        for request in batch:
+            own = self._shared_error(error, request)
+            if own is None:
+                retry.append(request)
+            else:
+                request.error = own
+                self._finish(request)
+        return retry
 
     def _run_alone(self, request: AppendRequest) -> None:
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import struct
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -26,12 +27,20 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Composed, Identifier, Literal
 from psycopg.types.json import Jsonb
 
-from stratum.errors import IdempotencyRace
+from stratum.domain.kill_switch import SYNCED_KEY
+from stratum.errors import IdempotencyRace, KillSwitchEngaged
 from stratum.infrastructure.postgres.group_commit import AppendRequest, GroupCommitter
 from stratum.infrastructure.postgres.mapper import WorkspaceStoredEvent
 
 EVENT_TABLE = "event_log"
 CHANNEL = "event_log"
+# SQLSTATEs of stratum_append's refusals: a guard key is engaged / the switches cannot
+# be read (fail closed) / a switch's state row cannot be written.
+SWITCH_ENGAGED = "SK001"
+SWITCH_UNREADABLE = "SK002"
+SWITCH_UNWRITABLE = "SK003"
+# How long a guarded append waits to read table kill_switch (holding the log's lock).
+SWITCH_READ_TIMEOUT = 0.5
 
 
 def _ddl(table: str, lock_timeout: float) -> list[Composed]:
@@ -58,14 +67,44 @@ def _ddl(table: str, lock_timeout: float) -> list[Composed]:
         SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} (workspace_id, notification_id)").format(
             i=Identifier(f"{table}_workspace_idx"), t=t
         ),
+        # The signature before kill switches: replaced, not overloaded.
+        SQL(
+            "DROP FUNCTION IF EXISTS stratum_append(uuid[], bigint[], text[], bytea[], uuid[], jsonb)"
+        ).format(),
         SQL(
             "CREATE OR REPLACE FUNCTION stratum_append("
             " p_ids uuid[], p_versions bigint[], p_topics text[], p_states bytea[],"
-            " p_workspaces uuid[], p_idem jsonb) RETURNS bigint"
+            " p_workspaces uuid[], p_idem jsonb, p_guard text[], p_switches jsonb) RETURNS bigint"
             " LANGUAGE plpgsql SET lock_timeout = {lt} AS $fn$"
-            " DECLARE v_last bigint;"
+            " DECLARE v_last bigint; v_key text; v_reason text;"
             " BEGIN"
             "  LOCK TABLE {t} IN EXCLUSIVE MODE;"
+            # Under the log's lock: a switch engaged by an append committed before this
+            # one is seen here, and one committed after it has a later position.
+            "  IF cardinality(p_guard) > 0 THEN"
+            "   BEGIN"
+            # Short for the rest of the append too: its inserts wait for no lock (this
+            # append holds the log's), and restoring it would cost every append.
+            "    PERFORM set_config('lock_timeout', {ks_lt}, true);"
+            # The first engaged switch of the guard, else the start-up sync marker row.
+            "    SELECT k.key, k.reason INTO v_key, v_reason FROM kill_switch k"
+            "     WHERE k.key = ANY(p_guard || {synced}::text) AND (k.engaged OR k.key = {synced})"
+            "     ORDER BY k.key = {synced}, array_position(p_guard, k.key) LIMIT 1;"
+            "   EXCEPTION WHEN OTHERS THEN"
+            # Fail closed: a switch nobody can read may be engaged.
+            "    RAISE EXCEPTION USING ERRCODE = {unreadable},"
+            "     MESSAGE = 'the kill switch state cannot be read: ' || SQLERRM;"
+            "   END;"
+            "   IF v_key IS NULL THEN"
+            "    RAISE EXCEPTION USING ERRCODE = {unreadable}, MESSAGE = 'the kill switch state"
+            " cannot be read: table kill_switch has not been rewritten from the log since it was"
+            " created (start a Stratum process)';"
+            "   END IF;"
+            "   IF v_key <> {synced} THEN"
+            "    RAISE EXCEPTION USING ERRCODE = {engaged},"
+            "     MESSAGE = 'kill switch ' || v_key || ' is engaged', DETAIL = v_key, HINT = v_reason;"
+            "   END IF;"
+            "  END IF;"
             "  SELECT coalesce(max(notification_id), 0) INTO v_last FROM {t};"
             "  INSERT INTO {t} (originator_id, originator_version, topic, state,"
             "    workspace_id, notification_id)"
@@ -78,10 +117,38 @@ def _ddl(table: str, lock_timeout: float) -> list[Composed]:
             "   FROM jsonb_to_recordset(p_idem) AS r(scope text, key text, fingerprint text,"
             "     status int, body jsonb, last_index bigint);"
             "  END IF;"
+            # A switch's state row commits with its events (only a newer version wins).
+            "  IF p_switches IS NOT NULL THEN"
+            "   BEGIN"
+            "   INSERT INTO kill_switch AS k (key, scope, target, engaged, reason, actor, auto,"
+            "     version, changed_at)"
+            "   SELECT r.key, r.scope, r.target, r.engaged, r.reason, r.actor, r.auto, r.version,"
+            "     r.changed_at"
+            "   FROM jsonb_to_recordset(p_switches) AS r(key text, scope text, target text,"
+            "     engaged boolean, reason text, actor text, auto boolean, version int,"
+            "     changed_at timestamptz)"
+            "   ON CONFLICT (key) DO UPDATE SET engaged = excluded.engaged,"
+            "     reason = excluded.reason, actor = excluded.actor, auto = excluded.auto,"
+            "     version = excluded.version, changed_at = excluded.changed_at"
+            "   WHERE k.version < excluded.version;"
+            "   EXCEPTION WHEN OTHERS THEN"
+            "    RAISE EXCEPTION USING ERRCODE = {unwritable},"
+            "     MESSAGE = 'the kill switch state cannot be written: ' || SQLERRM;"
+            "   END;"
+            "  END IF;"
             "  PERFORM pg_notify({ch}, (v_last + cardinality(p_ids))::text);"
             "  RETURN v_last + 1;"
             " END $fn$"
-        ).format(t=t, lt=Literal(f"{int(lock_timeout * 1000)}ms"), ch=Literal(CHANNEL)),
+        ).format(
+            t=t,
+            lt=Literal(f"{int(lock_timeout * 1000)}ms"),
+            ks_lt=Literal(f"{int(SWITCH_READ_TIMEOUT * 1000)}ms"),
+            engaged=Literal(SWITCH_ENGAGED),
+            unreadable=Literal(SWITCH_UNREADABLE),
+            unwritable=Literal(SWITCH_UNWRITABLE),
+            synced=Literal(SYNCED_KEY),  # see domain/kill_switch.py
+            ch=Literal(CHANNEL),
+        ),
     ]
 
 
@@ -152,7 +219,10 @@ def _uuid_bytes(value: Any) -> bytes | None:
 
 
 def append_params(
-    events: Sequence[StoredEvent], idempotency: list[dict[str, Any]]
+    events: Sequence[StoredEvent],
+    idempotency: list[dict[str, Any]],
+    guard: Sequence[str] = (),
+    switches: Sequence[dict[str, Any]] = (),
 ) -> tuple[Any, ...]:
     """The parameters of ``stratum_append`` for ``events`` (binary, see the placeholders)."""
     versions = (
@@ -167,10 +237,17 @@ def append_params(
         ByteaArray(_array(17, [bytes(e.state) for e in events])),
         UUIDArray(_array(2950, [_uuid_bytes(getattr(e, "workspace_id", None)) for e in events])),
         Jsonb(idempotency) if idempotency else None,
+        _guard_array(guard if type(guard) is tuple else tuple(guard)),
+        Jsonb(list(switches)) if switches else None,
     )
 
 
-APPEND = "SELECT stratum_append(%b, %b, %b, %b, %b, %b::jsonb)"
+@lru_cache(maxsize=8192)
+def _guard_array(guard: tuple[str, ...]) -> TextArray:
+    return TextArray(_array(25, [k.encode() for k in guard]))
+
+
+APPEND = "SELECT stratum_append(%b, %b, %b, %b, %b, %b::jsonb, %b, %b::jsonb)"
 
 
 def _cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[tuple[Any, ...]]:
@@ -192,6 +269,51 @@ def _execute(conn: psycopg.Connection[Any], params: tuple[Any, ...]) -> tuple[An
     cur = _cursor(conn)
     cur.execute(APPEND, params, prepare=True)
     return cur.fetchone()
+
+
+class SwitchRefusal(KillSwitchEngaged):
+    """A guarded append refused by a switch (``switch``) or by unreadable switches."""
+
+
+def _refusal(e: psycopg.Error) -> KillSwitchEngaged | None:
+    """The KillSwitchEngaged that a failed ``stratum_append`` means, if it means one."""
+    if e.sqlstate == SWITCH_ENGAGED:
+        return SwitchRefusal(
+            f"kill switch {e.diag.message_detail} is engaged: this change is refused",
+            switch=e.diag.message_detail,
+            reason=e.diag.message_hint or "",
+            fail_closed=False,
+        )
+    if e.sqlstate == SWITCH_UNREADABLE:
+        return SwitchRefusal(
+            "the kill switch state cannot be read, so changes are refused (fail closed)",
+            switch=None,
+            reason=e.diag.message_primary or str(e),
+            fail_closed=True,
+        )
+    if e.sqlstate == SWITCH_UNWRITABLE:
+        # Only a switch's own (unguarded) command writes its row.
+        return KillSwitchEngaged(
+            "the kill switch state cannot be written, so the switch was not changed",
+            switch=None,
+            reason=e.diag.message_primary or str(e),
+            fail_closed=True,
+        )
+    return None
+
+
+def _shared_refusal(error: BaseException, request: AppendRequest) -> BaseException | None:
+    """A batch's refusal that applies to ``request`` as well (no need to retry it alone).
+
+    The guard was read under the log's lock in the batch's transaction, so the request
+    is refused as of that moment, exactly as if it had been appended alone then.
+    """
+    if not isinstance(error, SwitchRefusal) or not request.guard:
+        return None
+    switch = error.details.get("switch")
+    if error.details.get("fail_closed") or switch in request.guard:
+        return SwitchRefusal(error.message, **error.details)
+    return None
 
 
 def _select_events_sql(
@@ -217,7 +339,9 @@ class StratumRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.channel_name = CHANNEL
         self.sql_create_statements = _ddl(events_table_name, self.lock_timeout_seconds)
-        self._committer = GroupCommitter(self._append_batch, enabled=self.group_commit)
+        self._committer = GroupCommitter(
+            self._append_batch, enabled=self.group_commit, shared_error=_shared_refusal
+        )
         # With group commit only one leader appends at a time: it keeps one pooled
         # connection rather than paying a pool checkout and return on every append
         # (unless the pool is so small that this would starve everything else).
@@ -236,13 +360,20 @@ class StratumRecorder(PostgresApplicationRecorder):
         return self.append(stored_events, kwargs.get("idempotency")).positions
 
     def append(
-        self, stored_events: Sequence[StoredEvent], idempotency: dict[str, Any] | None = None
+        self,
+        stored_events: Sequence[StoredEvent],
+        idempotency: dict[str, Any] | None = None,
+        *,
+        guard: Sequence[str] = (),
+        switches: Sequence[dict[str, Any]] = (),
     ) -> AppendRequest:
         """Append atomically; with ``idempotency`` also record the command's response.
 
         With no events the response is still recorded (a no-op command keeps its key).
+        The append is refused (KillSwitchEngaged) if a switch of ``guard`` is engaged or
+        the switches cannot be read; ``switches`` are kill switch rows written with it.
         """
-        request = AppendRequest(list(stored_events), idempotency)
+        request = AppendRequest(list(stored_events), idempotency, tuple(guard), list(switches))
         self._committer.submit(request)
         return request
 
@@ -255,7 +386,14 @@ class StratumRecorder(PostgresApplicationRecorder):
             offset += len(r.events)
             if r.idempotency is not None:
                 idem.append({**r.idempotency, "last_index": offset})
-        params = append_params(events, idem)
+        # One request's guard refuses the whole batch; the group committer then retries
+        # each request alone, so only the requests that are refused fail.
+        if len(requests) == 1:
+            guard, switches = requests[0].guard, requests[0].switches
+        else:
+            guard = tuple(dict.fromkeys(k for r in requests for k in r.guard))
+            switches = [s for r in requests for s in r.switches]
+        params = append_params(events, idem, guard, switches)
         try:
             if self._hold:
                 row = self._execute_held(params)
@@ -266,6 +404,11 @@ class StratumRecorder(PostgresApplicationRecorder):
             if (e.diag.constraint_name or "").startswith("idempotency_key"):
                 raise IdempotencyRace(str(e)) from e
             raise IntegrityError(str(e)) from e
+        except psycopg.Error as e:
+            refusal = _refusal(e)
+            if refusal is None:
+                raise
+            raise refusal from None
         assert row is not None
         first = int(row[0])
         offset = 0

@@ -1,0 +1,2 @@
+-- Without the table every guarded append is refused (fail closed) until it is re-applied.
+DROP TABLE IF EXISTS kill_switch;

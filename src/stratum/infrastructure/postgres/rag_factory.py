@@ -1,0 +1,33 @@
+"""Builds the RAG services from settings (called by the composition root only)."""
+
+from __future__ import annotations
+
+from stratum.application.store import EventLog
+from stratum.config import Settings
+from stratum.infrastructure.embeddings.cache import CachedEmbedder
+from stratum.infrastructure.embeddings.minilm import OnnxMiniLM, TorchMiniLM
+from stratum.infrastructure.postgres.rag_service import RagService
+from stratum.infrastructure.postgres.rag_store import RagStore
+from stratum.ports import Embedder
+
+
+def embedder(settings: Settings) -> Embedder:
+    """The configured model behind a hash cache; nothing is loaded until the first use."""
+    inner: Embedder
+    if settings.rag_embedder == "torch":
+        inner = TorchMiniLM(settings.rag_embedding_threads)
+    else:
+        models = settings.rag_models_dir or settings.home / "models"
+        inner = OnnxMiniLM(models, settings.rag_embedding_threads)
+    return CachedEmbedder(inner)
+
+
+def build_rag(settings: Settings, url: str, log: EventLog) -> RagService:
+    model = embedder(settings)
+    return RagService(
+        RagStore(url, exact_threshold=settings.rag_exact_search_threshold),
+        log,
+        model,
+        budget=settings.rag_chunk_tokens,
+        price_per_1k_tokens=settings.rag_price_per_1k_tokens.get(model.model, 0.0),
+    )
