@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,8 +70,11 @@ class Container:
         pool: Pool = self.log.recorder.datastore.pool  # type: ignore[attr-defined]
         return pool
 
-    def start_projections(self) -> None:
+    def start_projections(self, only: Collection[str] | None = None) -> None:
+        """Run the projections (``only`` these) in this process; others may run them too."""
         for projection in self.projections.values():
+            if only is not None and projection.name not in only:
+                continue
             runner = ProjectionRunner(
                 self.url, self.log.mapper, projection, self.settings.projection_batch_size
             )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import os
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -86,19 +88,38 @@ def serve(
         _, token = c.tokens.create(None, ["admin"], "make run")
         typer.echo(f"Stratum is listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
         typer.echo(f"Admin token: {token}")
-    application = create_app(c, run_projections=projections and c.settings.run_projections_in_process)
-    runtime = None
+    run = projections and c.settings.run_projections_in_process
+    child = None
     if c.settings.redis_url is None:
-        # Embedded defaults: the in-process broker's worker threads live in this process.
-        from workers.runtime import Runtime
-
-        runtime = Runtime(c)
-        runtime.start()
+        # Embedded defaults: background work (RAG embedding, the other projections) runs in a
+        # child `stratum worker`. CPU-heavy threads beside the API's would slow every request's
+        # database round trips; the API keeps only the core view, for read-your-writes.
+        child = spawn_worker(c.url)
+    application = create_app(c, run_projections=run, only=CORE_ONLY if child is not None else None)
     try:
         uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
     finally:
-        if runtime is not None:
-            runtime.stop()
+        if child is not None:
+            stop_worker(child)
+
+
+CORE_ONLY = ("core",)
+
+
+def spawn_worker(url: str) -> subprocess.Popen[bytes]:
+    """A `stratum worker` on ``url`` that exits when this process does."""
+    env = {**os.environ, "STRATUM_DATABASE_URL": url}
+    command = [sys.executable, "-m", "stratum.cli", "worker", "--parent-pid", str(os.getpid())]
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)  # noqa: S603 - our own interpreter
+
+
+def stop_worker(child: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    child.terminate()
+    try:
+        child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
 
 
 def _ensure_demo(c: Container) -> None:
@@ -113,7 +134,12 @@ def _ensure_demo(c: Container) -> None:
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    parent_pid: Annotated[
+        int | None,
+        typer.Option(help="Exit when the process with this id is gone (how `stratum serve` runs its child)."),
+    ] = None,
+) -> None:
     """Run the projections (and background actors) until stopped; safe to run several."""
     from stratum import logs
 
@@ -127,7 +153,10 @@ def worker() -> None:
     c.start_projections()
     runtime = Runtime(c)
     runtime.start()
-    stop.wait()
+    # A child of `stratum serve` must not outlive it, even if the parent is killed outright.
+    while not stop.wait(1.0):
+        if parent_pid is not None and os.getppid() != parent_pid:
+            break
     runtime.stop()
     c.close()
 
@@ -240,3 +269,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         raise SystemExit(ExitCode.INTERRUPTED) from None
+
+
+if __name__ == "__main__":
+    main()

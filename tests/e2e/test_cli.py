@@ -98,6 +98,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _children(pid: int) -> list[str]:
+    """The `stratum worker` processes started for ``pid``."""
+    found = subprocess.run(
+        ["pgrep", "-f", f"worker --parent-pid {pid}"], capture_output=True, text=True, check=False
+    )
+    return found.stdout.split()
+
+
 def test_serve_answers_healthz_and_shuts_down_gracefully_on_sigterm(
     env: dict[str, str], admin_token: str
 ) -> None:
@@ -120,8 +128,14 @@ def test_serve_answers_healthz_and_shuts_down_gracefully_on_sigterm(
         r = httpx.post(f"http://127.0.0.1:{port}/v1/workspaces", json={"name": "served"},
                        headers={"Authorization": f"Bearer {admin_token}"})
         assert r.status_code == 201
+        # No Redis: the background work runs in a child `stratum worker`, not beside the API.
+        assert _children(proc.pid), "stratum serve started no worker child"
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
+        deadline = time.monotonic() + 15
+        while _children(proc.pid):
+            assert time.monotonic() < deadline, "the worker child outlived stratum serve"
+            time.sleep(0.2)
     finally:
         if proc.poll() is None:
             proc.kill()

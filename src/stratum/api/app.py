@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -24,7 +24,10 @@ from stratum.api.routes import (
 from stratum.bootstrap import Container
 
 
-def create_app(container: Container, *, run_projections: bool = False) -> FastAPI:
+def create_app(
+    container: Container, *, run_projections: bool = False, only: Collection[str] | None = None
+) -> FastAPI:
+    """The app; with ``run_projections`` it runs the projections (``only`` these) while it lives."""
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         import anyio.to_thread
@@ -32,7 +35,7 @@ def create_app(container: Container, *, run_projections: bool = False) -> FastAP
         # Commands are synchronous (the event store is): size the thread pool for them.
         anyio.to_thread.current_default_thread_limiter().total_tokens = container.settings.api_threads
         if run_projections:
-            container.start_projections()
+            container.start_projections(only)
         yield
         container.close()
 

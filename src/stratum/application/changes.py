@@ -79,12 +79,16 @@ class ChangeSet:
             return None
 
     def preload(self, actions: list[Action]) -> None:
-        """Read the targets of many actions at once (a big proposal's hundred tasks)."""
-        for kind in ("spec", "task"):
-            ids = [a.id for a in actions if a.entity == kind and a.op != "create"]
-            wanted = [i for i in dict.fromkeys(ids) if i not in self.loaded]
-            if len(wanted) > 1:
-                self.loaded.update(self.log.load_many(KINDS[kind], wanted, self.ws))
+        """Read the workspace and every action's target in one round trip."""
+        wanted: dict[UUID, Any] = {} if self._workspace is not None else {self.ws: Workspace}
+        for a in actions:
+            if a.op != "create" and a.id not in self.loaded:
+                wanted[a.id] = KINDS[a.entity]
+        found = self.log.load_many(wanted, self.ws)
+        workspace = found.pop(self.ws, None)
+        if self._workspace is None and isinstance(workspace, Workspace):
+            self._workspace = workspace
+        self.loaded.update(found)
 
     # -- acting ----------------------------------------------------------------------
 

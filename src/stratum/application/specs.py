@@ -47,6 +47,7 @@ class SpecCommands:
 
     def _one(self, ctx: Ctx, ws: UUID, action: Action) -> tuple[Spec, int]:
         changes = self._changes(ctx, ws)
+        changes.preload([action])  # the spec and its workspace in one round trip
         check_version(changes.get("spec", action.id), action.expected_version)
         spec = changes.act(0, action)
         changes.enforce()

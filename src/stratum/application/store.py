@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -185,47 +185,57 @@ class EventLog(Application[UUID]):
                 )
         return Conflict("a concurrent change got there first; retry")
 
-    def load_many(self, kind: type[A], ids: Sequence[UUID], workspace_id: UUID) -> dict[UUID, A]:
-        """Many aggregates for one query when the cache holds their current versions.
+    def load_many(self, wanted: Mapping[UUID, type[StratumAggregate]], workspace_id: UUID) -> dict[UUID, Any]:
+        """Several aggregates (of any kinds) with one round trip; the missing are left out.
 
-        One query finds each one's latest version; cached copies at that version are
-        used as they are, the rest are loaded (and fast-forwarded) one by one. A write
-        that lands after the query is caught at commit by the optimistic check.
+        Each is fast-forwarded from its cached version (or folded from the start) by one
+        query for all of them. The cache keeps copies, never an object a command holds.
+        A write that lands after the query is caught at commit by the optimistic check.
         """
-        cache = self.repository.cache
-        if not ids:
+        if not wanted:
             return {}
-        datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
-        table = self.recorder.events_table_name  # type: ignore[attr-defined]
-        with datastore.pool.connection() as conn:
-            rows = conn.execute(
-                f"SELECT originator_id, max(originator_version) FROM {table}"
-                " WHERE originator_id = ANY(%s) GROUP BY originator_id",
-                (list(ids),),
-            ).fetchall()
-        latest = {
-            (r["originator_id"] if isinstance(r, dict) else r[0]): (
-                r["max"] if isinstance(r, dict) else r[1]
-            )
-            for r in rows
-        }
-        out: dict[UUID, A] = {}
-        for aggregate_id, version in latest.items():
+        cache = self.repository.cache
+        base: dict[UUID, Any] = {}
+        for aggregate_id in wanted:
             cached: Any = None
             if cache is not None:
                 try:
                     cached = cache.get(aggregate_id)
                 except KeyError:
                     cached = None
-            if cached is not None and cached.version == version:
-                aggregate = detached(cached)
-                if isinstance(aggregate, kind) and aggregate.workspace_id == workspace_id:
-                    out[aggregate_id] = aggregate
+            base[aggregate_id] = None if cached is None else detached(cached)
+        ids = list(base)
+        versions = [0 if a is None else a.version for a in base.values()]
+        datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
+        table = self.recorder.events_table_name  # type: ignore[attr-defined]
+        with datastore.pool.connection() as conn, conn.cursor(binary=True) as cur:
+            cur.execute(
+                "SELECT e.originator_id, e.originator_version, e.topic, e.state"
+                f" FROM unnest(%s::uuid[], %s::bigint[]) AS w(id, v) JOIN {table} e"
+                " ON e.originator_id = w.id AND e.originator_version > w.v"
+                " ORDER BY e.originator_id, e.originator_version",
+                (ids, versions),
+            )
+            rows = cur.fetchall()
+        to_domain = self.mapper.to_domain_event
+        fresh: dict[UUID, list[Any]] = {}
+        for r in rows:
+            oid, version, topic, state = (
+                (r["originator_id"], r["originator_version"], r["topic"], r["state"])
+                if isinstance(r, dict) else r
+            )
+            fresh.setdefault(oid, []).append(to_domain(StoredEvent(oid, version, topic, bytes(state))))
+        out: dict[UUID, Any] = {}
+        for aggregate_id, kind in wanted.items():
+            aggregate = base[aggregate_id]
+            events = fresh.get(aggregate_id, [])
+            aggregate = _fold(aggregate, events)
+            if aggregate is None:
                 continue
-            try:
-                out[aggregate_id] = self.load(kind, aggregate_id, workspace_id)
-            except NotFound:
-                continue
+            if events and cache is not None:
+                cache.put(aggregate_id, detached(aggregate))
+            if isinstance(aggregate, kind) and aggregate.workspace_id == workspace_id:
+                out[aggregate_id] = aggregate
         return out
 
     def exists(self, aggregate_id: UUID) -> bool:

@@ -50,6 +50,7 @@ class TaskCommands:
 
     def _one(self, ctx: Ctx, ws: UUID, action: Action) -> tuple[Task, int]:
         changes = self._changes(ctx, ws)
+        changes.preload([action])  # the task and its workspace in one round trip
         check_version(changes.get("task", action.id), action.expected_version)
         task = changes.act(0, action)
         changes.enforce()
