@@ -17,7 +17,7 @@ from typing import Any
 
 from benchmarks._common import log
 
-ORDER = ("append", "http", "replay", "lag", "specparse")
+ORDER = ("append", "http", "replay", "lag", "specparse", "rag")
 
 
 def _modules(filters: list[str]) -> list[str]:
