@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from stratum.application.store import EventLog
+from stratum.application.store import Ctx, EventLog, check_version
 from stratum.domain import rules
 from stratum.domain import spec as spec_module
 from stratum.domain import task as task_module
@@ -234,6 +234,23 @@ class ChangeSet:
         if self.graph is not None:
             out.append(self.graph)
         return out
+
+
+def one_action(
+    log: EventLog, ctx: Ctx, ws: UUID, action: Action, find_tasks: OpenTaskFinder
+) -> tuple[Entity, int]:
+    """A direct command: one action as a change set, under the same rules as a proposal.
+
+    The action's ``expected_version`` is the client's If-Match.
+    """
+    changes = ChangeSet(log, ws, ctx.meta, find_tasks)
+    changes.check_new_ids = False  # the commands mint their ids themselves
+    if action.op != "create":
+        changes.preload([action])  # the entity and its workspace in one round trip
+        check_version(changes.get(action.entity, action.id), action.expected_version)
+    entity = changes.act(0, action)
+    changes.enforce()
+    return entity, log.commit(ctx, *changes.aggregates())
 
 
 class _World:
