@@ -87,11 +87,11 @@ def _raw_fold(row: dict[str, Any], kind: str, d: dict[str, Any], oid: UUID, vers
     if kind.endswith("Created"):
         row.update(id=oid, created_at=d["timestamp"], created_position=pos)
         if kind.startswith("Workspace"):
-            row.update(name=d["name"], archived=False)
+            row.update(name=d["name"], archived=False, allow_draft_tasks=d["allow_draft_tasks"])
         else:
             row.update(workspace_id=d["workspace_id"], title=d["title"], description=d["description"],
                        status="todo", spec_id=d["spec_id"], requirement_uids=d["requirement_uids"],
-                       depends_on=d["depends_on"])
+                       depends_on=d["depends_on"], deleted=False)
     elif kind == "Task.Edited":
         row.update(d["changes"])
     elif kind == "Task.StatusChanged":
