@@ -2,12 +2,15 @@
 
 Readers keep querying the live schema until one transaction renames the rebuilt
 schema into its place, so nobody ever sees a half-built view. The swap first
-takes the live tracking table's lock: the live runner's in-flight batch commits
-before it, and its next batch finds the position moved and resumes from there.
+takes every live table's lock (tracking included): the live runner's in-flight
+batch commits before it, and its next batch finds the position moved and
+resumes from there.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -79,6 +82,30 @@ def _prepare(conn: psycopg.Connection[Any], live: str, shadow: str) -> list[str]
     return deferred
 
 
+def _lock_live(conn: psycopg.Connection[Any], live: str, patience: float = 30.0) -> None:
+    """Take every live table's ACCESS EXCLUSIVE lock at once, never waiting while holding one.
+
+    Locking them one by one while readers hold some of them deadlocks a reader
+    that joins two views (it holds one table and queues behind us for the
+    other). NOWAIT inside a savepoint releases whatever was taken when any lock
+    is busy; readers are short, so a jittered retry soon finds a quiet moment.
+    Past ``patience`` seconds of a view that is never quiet, queue for the locks.
+    """
+    names = dict.fromkeys(["tracking", *_tables(conn, live)])
+    tables = ", ".join(f"{live}.{_quoted(t)}" for t in names)
+    deadline = time.monotonic() + patience
+    delay = 0.002
+    while time.monotonic() < deadline:
+        try:
+            with conn.transaction():
+                conn.execute(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE NOWAIT")
+            return
+        except psycopg.errors.LockNotAvailable:
+            time.sleep(random.uniform(0, delay))
+            delay = min(delay * 2, 0.1)
+    conn.execute(f"LOCK TABLE {tables} IN ACCESS EXCLUSIVE MODE")
+
+
 def _catch_up(
     conn: psycopg.Connection[Any],
     reader: psycopg.Connection[Any],
@@ -143,7 +170,7 @@ def replay(
             conn.execute(ddl)
         conn.execute("SET synchronous_commit = on")
         with conn.transaction():
-            conn.execute(f"LOCK TABLE {live}.tracking IN ACCESS EXCLUSIVE MODE")
+            _lock_live(conn, live)
             # Under the lock nothing else advances the live view: finish the tail here.
             final = head(conn)
             while position < final:
