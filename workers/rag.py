@@ -42,7 +42,7 @@ def register_rag(broker: Broker, container: Container) -> RagActors:
 
     def rag_index(entity_ids: list[str]) -> int:
         """Index these entities at their queued versions (jobs others hold are skipped)."""
-        return rag.indexer.run_jobs([UUID(i) for i in entity_ids])
+        return rag.run_jobs([UUID(i) for i in entity_ids])
 
     def rag_rebuild(workspace_id: str, generation: int) -> bool:
         """Fill a building generation and switch it live (resumes where a crash left it)."""

@@ -11,18 +11,23 @@ from typing import Any
 from stratum.application.ai_config import AiConfigCommands
 from stratum.application.kill_switches import KillSwitchCommands
 from stratum.application.proposals import ProposalCommands
+from stratum.application.requirement_tests import RequirementTestCommands
 from stratum.application.specs import SpecCommands
 from stratum.application.store import EventLog
 from stratum.application.tasks import TaskCommands
+from stratum.application.test_runs import TestRunCommands
 from stratum.application.workspaces import WorkspaceCommands
 from stratum.config import Settings
+from stratum.domain.qa.mapping import compile_pattern
 from stratum.errors import ProjectionLag
+from stratum.infrastructure import junit
 from stratum.infrastructure.postgres import embedded, migrate
 from stratum.infrastructure.postgres.dsn import library_env
 from stratum.infrastructure.postgres.factory import GROUP_COMMIT, LOCK_TIMEOUT
 from stratum.infrastructure.postgres.idempotency import IdempotencyStore
 from stratum.infrastructure.postgres.pool import Pool
 from stratum.infrastructure.postgres.projection_runner import ProjectionRunner
+from stratum.infrastructure.postgres.qa_directory import RequirementDirectory
 from stratum.infrastructure.postgres.rag_factory import build_rag
 from stratum.infrastructure.postgres.rag_service import RagService
 from stratum.infrastructure.postgres.replay import Progress, replay
@@ -32,6 +37,7 @@ from stratum.infrastructure.postgres.watch import LogWatcher
 from stratum.projections.base import Projection
 from stratum.projections.core import CoreProjection
 from stratum.projections.proposals import ProposalProjection
+from stratum.projections.qa import QaProjection
 from stratum.projections.rag import RagJobsProjection
 
 FACTORY_TOPIC = "stratum.infrastructure.postgres.factory:StratumFactory"
@@ -44,7 +50,12 @@ def database_url(settings: Settings) -> str:
 
 
 def projections() -> dict[str, Projection]:
-    return {p.name: p for p in (CoreProjection(), ProposalProjection(), RagJobsProjection())}
+    return {
+        p.name: p
+        for p in (
+            CoreProjection(), ProposalProjection(), RagJobsProjection(), QaProjection()
+        )
+    }
 
 
 @dataclass
@@ -62,6 +73,8 @@ class Container:
     watcher: LogWatcher
     projections: dict[str, Projection]
     kill_switches: KillSwitchCommands
+    test_runs: TestRunCommands
+    requirement_tests: RequirementTestCommands
     runners: list[ProjectionRunner] = field(default_factory=list)
     rag: RagService | None = None
 
@@ -152,5 +165,15 @@ def build(settings: Settings | None = None, *, url: str | None = None) -> Contai
         watcher=LogWatcher(url),
         projections=projections(),
         kill_switches=kill_switches,
+        test_runs=TestRunCommands(
+            log,
+            lambda body: junit.parse(
+                body, max_bytes=settings.ci_max_upload_bytes, max_cases=settings.ci_max_test_cases
+            ),
+            RequirementDirectory(pool),
+            compile_pattern(settings.qa_requirement_pattern),
+            settings.qa_default_branch,
+        ),
+        requirement_tests=RequirementTestCommands(log),
         rag=build_rag(settings, url, log),
     )

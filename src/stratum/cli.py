@@ -31,6 +31,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     CONFIG = 3
     DATABASE_UNAVAILABLE = 4
+    BUDGET_EXHAUSTED = 5
     INTERRUPTED = 130
 
 
@@ -246,6 +247,8 @@ def rag_rebuild(
     """Rebuild the RAG index beside the live one and switch atomically (resumes a crashed one)."""
     from uuid import UUID
 
+    from stratum.infrastructure.postgres.rag_budget import EmbeddingBudgetExhausted
+
     c = _container()
     assert c.rag is not None
     try:
@@ -257,7 +260,15 @@ def rag_rebuild(
         started = c.rag.start_rebuild(ws)
         typer.echo(f"{ws}: building generation {started.generation}"
                    f" (estimated {started.estimated_tokens} tokens, cost {started.estimated_cost})")
-        if not c.rag.run_rebuild(ws, started.generation):
+        try:
+            switched = c.rag.run_rebuild(ws, started.generation)
+        except EmbeddingBudgetExhausted as e:
+            # The building generation stays open and resumes once the budget allows.
+            typer.echo(f"{ws}: {e} (the live generation keeps serving; the rebuild resumes later)",
+                       err=True)
+            c.close()
+            raise typer.Exit(ExitCode.BUDGET_EXHAUSTED) from None
+        if not switched:
             typer.echo(f"{ws}: generation {started.generation} was switched or dropped elsewhere", err=True)
             raise typer.Exit(ExitCode.FAILURE)
         typer.echo(f"{ws}: generation {started.generation} is live")

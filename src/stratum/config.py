@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
+from uuid import UUID
 
 from pydantic import Field, RedisDsn, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from stratum.domain.qa.mapping import DEFAULT_PATTERN, compile_pattern
 
 
 class Settings(BaseSettings):
@@ -65,13 +69,76 @@ class Settings(BaseSettings):
     )
     rag_embedding_threads: int | None = Field(default=None, ge=1, le=64)
     rag_chunk_tokens: int = Field(default=200, ge=32, le=250, description="Word-pieces per chunk.")
+    # Measured by bench_rag (exact vs HNSW p50 at 2k/5k/10k/20k chunks): exact stays under
+    # ~10 ms to 10k chunks on 2 cores; past ~15k the filtered HNSW scan is faster.
     rag_exact_search_threshold: int = Field(
-        default=20_000, ge=0, description="Chunks in a workspace up to which vector search is exact."
+        default=10_000, ge=0, description="Chunks in a workspace up to which vector search is exact."
     )
     rag_price_per_1k_tokens: dict[str, float] = Field(
         default_factory=lambda: {"all-MiniLM-L6-v2": 0.0},
         description="Embedding price per 1,000 tokens, by model (rebuild cost estimates).",
     )
+    # 100k, not less: search latency is budgeted (and benchmarked) up to 100k chunks a workspace.
+    rag_max_active_chunks_per_workspace: int = Field(
+        default=100_000, ge=1,
+        description="Hot + warm chunks a workspace's index holds; past it the least recently used"
+        " (then oldest) documents go cold.",
+    )
+    rag_job_lease_seconds: float = Field(
+        default=300.0, gt=0, le=86_400,
+        description="How long an indexing job is held by its worker; a crashed worker's jobs"
+        " are taken over when it runs out (keep it above a batch's indexing time).",
+    )
+    rag_job_redispatch_seconds: float = Field(
+        default=60.0, gt=0, le=86_400,
+        description="A pending job handed to a worker this long ago is handed out again"
+        " (its message may have been lost with the worker).",
+    )
+    # Embedding budget (domain/rag/budget.py, infrastructure/postgres/rag_budget.py).
+    rag_monthly_embedding_token_budget: int = Field(
+        default=5_000_000, ge=0,
+        description="Tokens a workspace may send to the embedding model per calendar month (UTC)"
+        " for texts not in the cache; 0: no budget. Past 80 % an event is logged; at 100 % new"
+        " texts wait for the next month or a larger budget (cached ones still index).",
+    )
+    rag_workspace_embedding_token_budgets: dict[UUID, int] = Field(
+        default_factory=dict,
+        description="Monthly token budgets of particular workspaces (by id), instead of the default.",
+    )
+    rag_budget_retry_seconds: float = Field(
+        default=900.0, gt=0, le=86_400,
+        description="How long an indexing job deferred by an exhausted budget waits before it is"
+        " tried again (a larger budget or a new month lets it through).",
+    )
+
+    # CI test results and the QA views (infrastructure/junit.py, domain/qa/).
+    ci_max_upload_bytes: int = Field(
+        default=20 * 2**20, ge=1024, le=2**30, description="Largest JUnit XML upload (bigger: 413)."
+    )
+    ci_max_test_cases: int = Field(default=100_000, ge=1, le=1_000_000, description="Test cases per run.")
+    qa_default_branch: str = Field(
+        default="main", min_length=1, max_length=255,
+        description="Runs on this branch decide passing/failing evidence.",
+    )
+    qa_requirement_pattern: str = Field(
+        default=DEFAULT_PATTERN, min_length=1, max_length=1000,
+        description="Regex (case-insensitive) finding requirement uids in test names: groups prefix, number.",
+    )
+    qa_window_days: float = Field(
+        default=14, gt=0, le=3650, description="Churn and flakiness count within this many days."
+    )
+    qa_stale_task_days: float = Field(
+        default=7, gt=0, le=3650, description="An open task not updated for this long is stale."
+    )
+
+    @field_validator("qa_requirement_pattern")
+    @classmethod
+    def _check_pattern(cls, value: str) -> str:
+        try:
+            compile_pattern(value)
+        except re.error as e:
+            raise ValueError(f"not a regular expression: {e}") from None
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -109,14 +109,54 @@ class ScopeTooLarge(StratumError):
     code = "SCOPE_TOO_LARGE"
 
 
+class UnsupportedMediaType(StratumError):
+    """The body is not of a media type the route reads."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class PayloadTooLarge(StratumError):
+    """The body is larger than the route accepts."""
+
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class MalformedXml(StratumError):
+    """The body is not well-formed XML."""
+
+    code = "MALFORMED_XML"
+
+
+class UnsafeXml(StratumError):
+    """The XML declares a DTD, entities or external references: refused, never expanded."""
+
+    code = "UNSAFE_XML"
+
+
+class InvalidTestReport(StratumError):
+    """Well-formed XML that is not a JUnit report Stratum can read (or holds too much)."""
+
+    code = "INVALID_TEST_REPORT"
+
+
+class TestRunConflict(StratumError):
+    """A run id that was recorded with different results: a run is recorded once."""
+
+    __test__ = False
+    code = "TEST_RUN_CONFLICT"
+
+
 __all__ = [
     "Conflict",
     "DomainError",
     "Forbidden",
     "IdempotencyKeyReused",
     "IdempotencyRace",
+    "InvalidTestReport",
     "KillSwitchEngaged",
+    "MalformedXml",
     "NotFound",
+    "PayloadTooLarge",
     "PreconditionRequired",
     "ProjectionLag",
     "ProposalStale",
@@ -124,7 +164,10 @@ __all__ = [
     "RuleViolation",
     "ScopeTooLarge",
     "StratumError",
+    "TestRunConflict",
     "Unauthorized",
     "UnknownEventType",
+    "UnsafeXml",
+    "UnsupportedMediaType",
     "VersionConflict",
 ]

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 
+from tests.e2e.support import OPENSPEC
+
 PARAM = re.compile(r"{(\w+)}")
 # Every operation the API had when this test was written; more may appear, none may vanish.
 KNOWN_OPERATIONS = {
@@ -23,6 +25,8 @@ KNOWN_OPERATIONS = {
     "rejectProposal", "applyProposal", "rollbackProposal", "getAiConfig", "putAiConfig",
     "searchRag", "getRagStatus", "rebuildRag", "listKillSwitches", "setKillSwitch",
     "listEvents", "streamEvents", "createToken", "revokeToken", "health",
+    "ingestTestResults", "putRequirementTests", "getRequirementTests", "getQaSpec", "getQaHeatmap",
+    "getQaSummary",
 }
 PUBLIC_OPERATIONS = {"health"}
 # Bodies whose validity the schema alone cannot express (an action's data depends on its op).
@@ -30,6 +34,18 @@ EXAMPLES = {
     "createProposal": lambda ids: {"title": "probe", "actions": [
         {"op": "update", "entity": "task", "id": ids["task_id"], "data": {"title": "probed"}}
     ]},
+    # The spec keeps its requirements, so routes naming one (…/requirements/{uid}/…) still find it.
+    "updateSpec": lambda ids: {"title": "probed", "body": OPENSPEC},
+}
+
+
+# Path parameters that are not ids of objects: every spec numbers its own requirements, so
+# the probes' specs (OPENSPEC) all have REQ-001.
+PATH_DEFAULTS = {"uid": "REQ-001"}
+# Bodies that are not JSON, by media type: a JUnit report naming a requirement of the probe's spec.
+RAW_BODIES = {
+    "application/xml":
+        b'<testsuite name="probe"><testcase classname="probe" name="test_REQ_001_probe"/></testsuite>',
 }
 
 
@@ -56,6 +72,8 @@ def _value(doc: dict[str, Any], schema: dict[str, Any], name: str, ids: dict[str
         return _object(doc, schema, ids, fill_optional=False)
     if kind == "array":
         return [_value(doc, schema["items"], name, ids) for _ in range(schema.get("minItems", 0))]
+    if kind == "string" and schema.get("format") == "date":
+        return "2026-01-05"
     if kind == "string" and schema.get("format") == "uuid":
         return ids["ws"] if name == "workspace_id" else ids.get(name, ids["task_id"])
     if kind == "string":
@@ -98,6 +116,11 @@ class Op:
         if "application/json" not in content:
             return None
         return _object(doc, content["application/json"]["schema"], ids, fill_optional=self.method == "PATCH")
+
+    def raw_body(self) -> tuple[str, bytes] | None:
+        """(media type, bytes) for a body that is not JSON."""
+        content = self.spec.get("requestBody", {}).get("content", {})
+        return next(((kind, raw) for kind, raw in RAW_BODIES.items() if kind in content), None)
 
     def body_refs(self, doc: dict[str, Any]) -> bool:
         """Whether the body names an object by id (so it can name another workspace's)."""
@@ -149,15 +172,19 @@ def send(
     ids: dict[str, str], etag_ids: dict[str, str], query: dict[str, Any], stale: bool = False,
 ) -> Answer:
     """``stale``: send an If-Match that cannot match (a DELETE that must not delete)."""
-    path = op.path.format(**ids)
+    path = op.path.format(**{**PATH_DEFAULTS, **ids})
     headers = {"Idempotency-Key": uuid.uuid4().hex}
     if op.method in ("PATCH", "DELETE"):
         # The object's real current ETag, so only tenancy (not a stale version) can refuse it.
         etag = admin.get(op.path.format(**etag_ids)).headers.get("ETag", '"1"')
         headers["If-Match"] = '"999999"' if stale else etag
     body = op.body(doc, ids)
+    raw = op.raw_body()
+    if raw is not None:
+        headers["Content-Type"] = raw[0]
     with client.stream(op.method, path, params=query, headers=headers,
-                       json=body if body is not None else None) as r:
+                       json=body if body is not None else None,
+                       content=None if raw is None else raw[1]) as r:
         content_type = r.headers.get("content-type", "")
         if content_type.startswith("text/event-stream"):
             return Answer(r.status_code, None, None, content_type, "", r.headers)

@@ -65,7 +65,7 @@ def test_fuzzing_every_operation_never_yields_a_server_error(
     create_task(api, ws, "dependent", depends_on=[task["id"]])
     spare = created(api.post("/v1/tokens", json={"workspace_id": ws, "scopes": ["read"]}))["id"]
     real = {"ws": ws, "spec_id": spec["id"], "task_id": task["id"], "token_id": spare,
-            "proposal_id": create_proposal(api, ws, task["id"])["id"]}
+            "proposal_id": create_proposal(api, ws, task["id"])["id"], "uid": spec["requirements"][0]["uid"]}
 
     schema = schemathesis.openapi.from_url(f"{live_server.url}/openapi.json")
     fuzzed = schema.exclude(operation_id=sorted(NOT_FUZZED))

@@ -38,13 +38,16 @@ class Tenant:
     task_id: str
     token_id: str
     proposal_id: str
+    # A requirement uid of the tenant's spec: every spec numbers its own, so it names
+    # nothing of another workspace by itself (and is no id that must stay unseen).
+    uid: str = "REQ-001"
 
     def ids(self) -> dict[str, str]:
         return {"ws": self.ws, "spec_id": self.spec_id, "task_id": self.task_id, "token_id": self.token_id,
-                "proposal_id": self.proposal_id}
+                "proposal_id": self.proposal_id, "uid": self.uid}
 
     def values(self) -> set[str]:
-        return set(self.ids().values())
+        return {v for k, v in self.ids().items() if k != "uid"}
 
 
 def _tenant(api: httpx.Client, name: str) -> Tenant:

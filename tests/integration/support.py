@@ -26,7 +26,7 @@ from stratum.infrastructure.postgres.projection_runner import lock_key
 
 META = Meta(actor="tests", source="system")
 VIEW_TABLES = ("workspace", "spec", "task")
-NOT_IN_CORE = frozenset({"Proposal", "AiConfig", "KillSwitch"})
+NOT_IN_CORE = frozenset({"Proposal", "AiConfig", "KillSwitch", "TestRun", "RequirementTests"})
 Rows = dict[str, dict[UUID, dict[str, Any]]]
 
 

@@ -194,7 +194,9 @@ def test_rebuild_switches_generation_atomically(indexed: Any) -> None:
     container, ws, auth, _, _ = indexed
     before = _search(container, ws, "account lockout")
     rebuild = container.rag.start_rebuild(ws)
-    assert rebuild.generation == 2 and rebuild.estimated_tokens > 0 and not rebuild.resumed
+    assert rebuild.generation == 2 and rebuild.total_tokens > 0 and not rebuild.resumed
+    # Every vector is in the embedding cache: nothing to embed again.
+    assert rebuild.cached_tokens == rebuild.total_tokens and rebuild.estimated_tokens == 0
     assert container.rag.start_rebuild(ws).resumed  # asking twice returns the open one
     # While it builds, searches still read generation 1, complete.
     assert _search(container, ws, "account lockout")["generation"] == 1
@@ -212,3 +214,29 @@ def test_rebuild_switches_generation_atomically(indexed: Any) -> None:
         versions = scalar(conn, sql, (auth.id,))
     assert versions == auth.version + 1
     assert container.rag.status(ws)["generation"] == 2
+
+
+def test_rank_fusion_is_available_and_finds_the_same_requirement(indexed: Any) -> None:
+    container, ws, auth, _, _ = indexed
+    query = "how many failed logins before an account is locked?"
+    by_score = _search(container, ws, query)["hits"]
+    by_rank = _search(container, ws, query, fusion="rrf")["hits"]
+    assert by_rank[0]["requirement_uid"] == by_score[0]["requirement_uid"] == auth.requirements[0].uid
+    assert {h["chunk_id"] for h in by_rank} == {h["chunk_id"] for h in by_score}
+    # RRF scores are sums of 1 / (60 + rank): at most two arms, so at most 2/61.
+    assert all(h["score"] <= 2 / 61 + 1e-9 for h in by_rank)
+
+
+def test_a_search_records_the_use_of_its_hits_for_the_cap(indexed: Any) -> None:
+    container, ws, auth, _, _ = indexed
+    with connect(container.url) as conn:
+        assert scalar(conn, "SELECT count(*) FROM rag.rag_document WHERE last_used_at IS NOT NULL") == 0
+        hits = _search(container, ws, "account lockout after failed logins", k=1)["hits"]
+        assert hits[0]["entity_id"] == str(auth.id)
+        wait_until(
+            lambda: scalar(conn, "SELECT count(*) FROM rag.rag_document WHERE entity_id = %s"
+                           " AND last_used_at IS NOT NULL", (auth.id,)) == 1,
+            5, "the search's use record",
+        )
+        # Only the hit's document was used.
+        assert scalar(conn, "SELECT count(*) FROM rag.rag_document WHERE last_used_at IS NOT NULL") == 1

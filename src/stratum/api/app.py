@@ -11,11 +11,14 @@ from stratum.api import problems
 from stratum.api.middleware import EdgeMiddleware, Metrics
 from stratum.api.routes import (
     ai_config,
+    ci,
     events,
     health,
     kill_switches,
     proposals,
+    qa,
     rag,
+    requirement_tests,
     specs,
     tasks,
     tokens,
@@ -49,11 +52,13 @@ def create_app(
     app.state.metrics = Metrics()
     problems.install(app)
     for module in (
-        workspaces, specs, tasks, proposals, ai_config, events, tokens, health, kill_switches, rag
+        workspaces, specs, tasks, proposals, ai_config, events, tokens, health, kill_switches, rag,
+        ci, requirement_tests, qa,
     ):
         app.include_router(module.router)
     app.add_middleware(
-        EdgeMiddleware, max_body=container.settings.max_body_bytes, metrics=app.state.metrics
+        EdgeMiddleware, max_body=container.settings.max_body_bytes, metrics=app.state.metrics,
+        large_bodies=[(ci.UPLOAD_PATH, container.settings.ci_max_upload_bytes)],
     )
 
     return app

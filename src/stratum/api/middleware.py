@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -52,10 +54,18 @@ def _problem_413(limit: int) -> bytes:
 
 
 class EdgeMiddleware:
-    def __init__(self, app: ASGIApp, max_body: int, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body: int, metrics: Metrics,
+        large_bodies: Sequence[tuple[re.Pattern[str], int]] = (),
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.metrics = metrics
+        # Routes that read bigger bodies (JUnit uploads), each with its own limit.
+        self.large_bodies = tuple(large_bodies)
+
+    def _limit(self, path: str) -> int:
+        return next((limit for pattern, limit in self.large_bodies if pattern.match(path)), self.max_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,8 +79,9 @@ class EdgeMiddleware:
         status = 500
         response_started = False
         declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_body:
-            await self._send_413(send, correlation)
+        limit = self._limit(scope["path"])
+        if declared.isdigit() and int(declared) > limit:
+            await self._send_413(send, correlation, limit)
             self._observe(scope, 413, started, correlation)
             return
         received = 0
@@ -81,12 +92,12 @@ class EdgeMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > limit:
                     # Answer here: the framework turns any error raised while it reads the
                     # body into its own 400, which tracking_send then drops.
                     if not response_started and not rejected:
                         rejected, status = True, 413
-                        await self._send_413(send, correlation)
+                        await self._send_413(send, correlation, limit)
                     raise _TooLarge
             return message
 
@@ -105,13 +116,13 @@ class EdgeMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not response_started and not rejected:
-                await self._send_413(send, correlation)
+                await self._send_413(send, correlation, limit)
             status = 413
         finally:
             self._observe(scope, status, started, correlation)
 
-    async def _send_413(self, send: Send, correlation: str) -> None:
-        body = _problem_413(self.max_body)
+    async def _send_413(self, send: Send, correlation: str, limit: int) -> None:
+        body = _problem_413(limit)
         await send({"type": "http.response.start", "status": 413, "headers": [
             (b"content-type", b"application/problem+json"),
             (b"content-length", str(len(body)).encode()),

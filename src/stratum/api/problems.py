@@ -36,6 +36,12 @@ STATUS: dict[type[Exception], int] = {
     errors.ProposalStale: 409,
     errors.RollbackConflict: 409,
     errors.ScopeTooLarge: 422,
+    errors.UnsupportedMediaType: 415,
+    errors.PayloadTooLarge: 413,
+    errors.MalformedXml: 400,
+    errors.UnsafeXml: 400,
+    errors.InvalidTestReport: 422,
+    errors.TestRunConflict: 409,
 }
 
 HTTP_CODES = {

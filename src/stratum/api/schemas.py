@@ -177,3 +177,12 @@ class AiConfigPut(Body):
     scope_overflow: Literal["refuse", "split"] | None = None
     require_four_eyes: bool | None = None
     auto_apply_high_confidence: bool | None = None
+
+
+class RequirementTestsPut(Body):
+    """The whole set of tests linked to the requirement (replaces the previous set)."""
+
+    tests: list[Annotated[str, Field(min_length=1, max_length=2100)]] = Field(
+        max_length=1000,
+        description="Test names as the QA views show them: `classname::name`, or the bare name.",
+    )

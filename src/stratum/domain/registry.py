@@ -6,12 +6,16 @@ from stratum.domain.ai_config import AiConfig
 from stratum.domain.events import StratumEvent
 from stratum.domain.kill_switch import KillSwitch
 from stratum.domain.proposal import Proposal
+from stratum.domain.requirement_tests import RequirementTests
 from stratum.domain.spec import Spec
 from stratum.domain.task import Task
 from stratum.domain.task_graph import TaskGraph
+from stratum.domain.test_run import TestRun
 from stratum.domain.workspace import Workspace
 
-AGGREGATES = (Workspace, Spec, Task, TaskGraph, KillSwitch, Proposal, AiConfig)
+AGGREGATES = (
+    Workspace, Spec, Task, TaskGraph, KillSwitch, Proposal, AiConfig, TestRun, RequirementTests,
+)
 
 
 def event_types() -> dict[str, type[StratumEvent]]:

@@ -5,6 +5,10 @@ written in the runner's transaction. The CPU-heavy part (chunk, redact, embed, w
 runs in the worker runtime, which a ``NOTIFY`` in the same transaction wakes when the
 batch commits. Replaying the log rebuilds the same rows; the worker skips entity
 versions the index already holds, so a replay duplicates no work.
+
+Archiving a workspace queues a job of type 'workspace' (keyed by the workspace's id) in
+the same table, so it is dispatched, leased and retried like the others: the worker
+turns the workspace's documents cold. Doing it again after a replay finds nothing to do.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from psycopg import Connection
 
 from stratum.domain.spec import Spec
 from stratum.domain.task import Task
+from stratum.domain.workspace import Workspace
 
 NAME = "rag_jobs"
 CHANNEL = "stratum_rag_jobs"
@@ -40,11 +45,14 @@ WHERE rag_index_job.entity_version < EXCLUDED.entity_version
 
 
 def entity_type(event: Any) -> str | None:
-    """'spec' or 'task' for any event of those aggregates (new event types included)."""
+    """'spec' or 'task' for any event of those aggregates (new event types included);
+    'workspace' for an archive (nothing else a workspace does changes the index)."""
     if isinstance(event, Spec.Event):
         return "spec"
     if isinstance(event, Task.Event):
         return "task"
+    if isinstance(event, Workspace.Archived):
+        return "workspace"
     return None
 
 

@@ -43,6 +43,10 @@ class RagSearch(BaseModel):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     k: int = Field(default=10, ge=1, le=50)
     mode: Literal["hybrid", "vector", "keyword"] = "hybrid"
+    fusion: Literal["score", "rrf"] = Field(
+        default="score",
+        description="How hybrid mode fuses its arms: weighted scores (measured best) or rank fusion (RRF).",
+    )
     filters: RagFilters | None = None
 
     @field_validator("query")
@@ -73,7 +77,7 @@ def search(
     return rag.search(
         ws, body.query, k=body.k, mode=body.mode, tiers=tuple(dict.fromkeys(filters.tiers)),
         entity_types=None if filters.entity_types is None else list(filters.entity_types),
-        spec_id=filters.spec_id,
+        spec_id=filters.spec_id, fusion=body.fusion,
     )
 
 
@@ -87,6 +91,8 @@ def rebuild(ws: UUID, c: ContainerDep, p: Admin) -> JSONResponse:
     started = _rag(c).start_rebuild(existing_workspace(c, p, ws))
     return JSONResponse(
         {"generation": started.generation, "estimated_tokens": started.estimated_tokens,
-         "estimated_cost": started.estimated_cost, "resumed": started.resumed},
+         "estimated_cost": started.estimated_cost, "resumed": started.resumed,
+         # estimated_tokens are those to embed: total_tokens less those already in the cache.
+         "total_tokens": started.total_tokens, "cached_tokens": started.cached_tokens},
         status_code=202,
     )

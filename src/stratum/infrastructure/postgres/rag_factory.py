@@ -25,9 +25,17 @@ def embedder(settings: Settings) -> Embedder:
 def build_rag(settings: Settings, url: str, log: EventLog) -> RagService:
     model = embedder(settings)
     return RagService(
-        RagStore(url, exact_threshold=settings.rag_exact_search_threshold),
+        RagStore(
+            url, exact_threshold=settings.rag_exact_search_threshold,
+            max_active_chunks=settings.rag_max_active_chunks_per_workspace,
+            lease_seconds=settings.rag_job_lease_seconds,
+            redispatch_seconds=settings.rag_job_redispatch_seconds,
+        ),
         log,
         model,
         budget=settings.rag_chunk_tokens,
         price_per_1k_tokens=settings.rag_price_per_1k_tokens.get(model.model, 0.0),
+        token_budget=settings.rag_monthly_embedding_token_budget,
+        workspace_token_budgets=settings.rag_workspace_embedding_token_budgets,
+        budget_retry_seconds=settings.rag_budget_retry_seconds,
     )

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from stratum.application.embedding_budget import EmbeddingBudgets
 from stratum.application.store import EventLog
 from stratum.errors import ProjectionLag
+from stratum.infrastructure.postgres.rag_budget import EmbeddingBudgetExhausted, EmbeddingSpend
 from stratum.infrastructure.postgres.rag_indexer import RagIndexer
-from stratum.infrastructure.postgres.rag_store import Job, Mode, RagStore
+from stratum.infrastructure.postgres.rag_search import Fusion
+from stratum.infrastructure.postgres.rag_store import DocumentRow, Job, Mode, RagStore, Write
 from stratum.ports import Embedder
 from stratum.projections.rag import CHANNEL
 
 SPEC_TOPIC = "stratum.domain.spec:Spec.Created"
 TASK_TOPIC = "stratum.domain.task:Task.Created"
 WORKSPACE_TOPIC = "stratum.domain.workspace:Workspace.Created"
+TOUCH_BACKLOG = 8  # pending use records before further ones are dropped
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,6 +35,8 @@ class Rebuild:
     estimated_tokens: int
     estimated_cost: float
     resumed: bool
+    total_tokens: int = 0  # of every chunk the live generation holds: what the rebuild indexes
+    cached_tokens: int = 0  # of those whose vectors are in the embedding cache: not embedded again
 
 
 class RagService:
@@ -32,29 +44,68 @@ class RagService:
 
     def __init__(
         self, store: RagStore, log: EventLog, embedder: Embedder, *, budget: int = 200,
-        price_per_1k_tokens: float = 0.0,
+        price_per_1k_tokens: float = 0.0, token_budget: int = 0,
+        workspace_token_budgets: Mapping[UUID, int] | None = None, budget_retry_seconds: float = 900.0,
     ) -> None:
         self.store = store
         self.embedder = embedder
+        self._touch_lock = threading.Lock()
+        self._touches: ThreadPoolExecutor | None = None
+        self._touch_pending = 0
         self.indexer = RagIndexer(store, log, embedder, budget)
         self.log = log
         self.price_per_1k_tokens = price_per_1k_tokens
+        self.spend = EmbeddingSpend(
+            store, EmbeddingBudgets(log), token_budget=token_budget,
+            workspace_budgets=workspace_token_budgets, price_per_1k_tokens=price_per_1k_tokens,
+            retry_seconds=budget_retry_seconds,
+        )
+        self.indexer.spend = self.spend
 
     def close(self) -> None:
+        with self._touch_lock:
+            touches, self._touches = self._touches, None
+        if touches is not None:
+            touches.shutdown(wait=True)
         self.store.close()
+
+    def _touch(self, chunk_ids: list[int]) -> None:
+        """Record the hits' use (the cap prunes the least used first) off the request's path.
+
+        One background thread; while it is behind, further touches are dropped rather
+        than queued: use is a pruning hint, and a backlog would only grow under load.
+        """
+        if not chunk_ids:
+            return
+        with self._touch_lock:
+            if self._touch_pending >= TOUCH_BACKLOG:
+                return
+            if self._touches is None:
+                self._touches = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-touch")
+            self._touch_pending += 1
+            self._touches.submit(self._run_touch, chunk_ids)
+
+    def _run_touch(self, chunk_ids: list[int]) -> None:
+        try:
+            self.store.touch(chunk_ids)
+        except Exception:
+            log.warning("recording the use of %d rag chunks failed", len(chunk_ids), exc_info=True)
+        finally:
+            with self._touch_lock:
+                self._touch_pending -= 1
 
     # ---- reads --------------------------------------------------------------------------------
 
     def search(
         self, workspace_id: UUID, query: str, *, k: int = 10, mode: Mode = "hybrid",
         tiers: tuple[str, ...] = ("hot",), entity_types: list[str] | None = None,
-        spec_id: UUID | None = None,
+        spec_id: UUID | None = None, fusion: Fusion = "score",
     ) -> dict[str, Any]:
         start = time.perf_counter()
         vector = self.embedder.embed([query])[0] if mode in ("hybrid", "vector") else None
         generation, rows = self.store.search(
             workspace_id, query, vector, k=k, mode=mode, tiers=tiers, entity_types=entity_types,
-            spec_id=spec_id,
+            spec_id=spec_id, fusion=fusion,
         )
         hits = [
             {
@@ -67,6 +118,7 @@ class RagService:
             for r in rows
         ]
         took = (time.perf_counter() - start) * 1000
+        self._touch([h["chunk_id"] for h in hits])
         return {"hits": hits, "took_ms": round(took, 2), "generation": generation}
 
     def status(self, workspace_id: UUID) -> dict[str, Any]:
@@ -86,6 +138,11 @@ class RagService:
             # Positions of the log not yet searchable: not yet turned into jobs, or queued.
             "lag_positions": max(0, head - min(int(s["projected_position"]), indexed_to)),
             "model": self.embedder.model,
+            # The cap on hot + warm chunks; past it the least used documents were made cold.
+            "active_chunks": int(s["chunks"] or 0),
+            "max_active_chunks": self.store.max_active_chunks,
+            "pruned_documents": int(s["pruned_documents"] or 0),
+            "budget": self.spend.status(workspace_id),
         }
 
     def wait_for(self, workspace_id: UUID, position: int, timeout: float) -> None:
@@ -118,7 +175,9 @@ class RagService:
         with self.store.connection() as conn, conn.transaction():
             self.store.targets(conn, workspace_id)
             conn.execute(
-                "SELECT 1 FROM rag.rag_generation WHERE workspace_id = %s FOR UPDATE", (workspace_id,)
+                # In generation order, as the writers lock them: no deadlock with a batch write.
+                "SELECT 1 FROM rag.rag_generation WHERE workspace_id = %s ORDER BY generation FOR UPDATE",
+                (workspace_id,),
             )
             row = conn.execute(
                 "SELECT generation FROM rag.rag_generation WHERE workspace_id = %s AND state = 'building'",
@@ -135,16 +194,13 @@ class RagService:
                 ).fetchone()
             assert row is not None
             conn.execute(f"NOTIFY {CHANNEL}")  # wakes the worker runtime's dispatcher
-            tokens = conn.execute(
-                "SELECT coalesce(sum(d.token_count), 0) AS tokens FROM rag.rag_document d"
-                " JOIN rag.rag_generation g ON g.workspace_id = d.workspace_id"
-                "  AND g.generation = d.generation AND g.state = 'live'"
-                " WHERE d.workspace_id = %s",
-                (workspace_id,),
-            ).fetchone()
-        estimated = int(tokens["tokens"]) if tokens else 0
-        return Rebuild(int(row["generation"]), estimated,
-                       round(estimated / 1000 * self.price_per_1k_tokens, 6), resumed)
+            tokens = conn.execute(ESTIMATE_SQL, {"ws": workspace_id, "model": self.embedder.model}).fetchone()
+        assert tokens is not None
+        total, to_embed = int(tokens["total"]), int(tokens["to_embed"])
+        return Rebuild(
+            int(row["generation"]), to_embed, round(to_embed / 1000 * self.price_per_1k_tokens, 6), resumed,
+            total_tokens=total, cached_tokens=total - to_embed,
+        )
 
     def building(self) -> list[tuple[UUID, int]]:
         """Rebuilds that are open (a crashed one resumes when its worker restarts)."""
@@ -174,27 +230,62 @@ class RagService:
     def run_rebuild(self, workspace_id: UUID, generation: int, batch: int = 64) -> bool:
         """Fill ``generation`` from the log, then make it live; idempotent and resumable.
 
-        Documents already in the building generation at their version are skipped, so a
-        run after a crash only does what is left. Changes made meanwhile reach the
-        building generation through the incremental jobs. False if it is no longer building.
+        Entities are prepared ``batch`` at a time at their latest version; a batch is
+        embedded (cache misses only) and written in one ``write_batch`` transaction while
+        the next one is prepared. Entities the building generation already holds at that
+        version are not prepared again, so a run after a crash only does what is left.
+        Changes made meanwhile reach the building generation through the incremental jobs
+        (they write every target generation). False if it is no longer building;
+        EmbeddingBudgetExhausted, leaving it building, if new texts must wait for budget.
         """
-        entities = self.entities(workspace_id)
-        for start in range(0, len(entities), batch):
-            prepared = []
-            for entity_id, kind in entities[start : start + batch]:
-                job = Job(entity_id, workspace_id, kind, 0, 0)
-                entity = self.indexer.load(job, latest=True)
-                if entity is None:
-                    continue
-                job = Job(entity_id, workspace_id, kind, int(entity.version), 0)
-                prepared.append((job, self.indexer.prepare(job, entity)))
-            self.indexer.ensure_vectors_of([d for _, d in prepared if d is not None])
-            for job, document in prepared:
-                outcome = self.store.write(workspace_id, generation, job.entity_id, job.entity_version,
-                                           document, self.embedder.model)
-                if outcome == "absent":
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-rebuild") as writer:
+            writing: Future[bool] | None = None
+            for writes in self._rebuild_batches(workspace_id, generation, batch):
+                self.indexer.ensure_vectors_of([w.document for w in writes if w.document is not None])
+                deferred = self.spend.take_deferred([w.entity_id for w in writes])
+                if deferred:
+                    raise EmbeddingBudgetExhausted(next(iter(deferred.values())))
+                if writing is not None and not writing.result():
                     return False
+                writing = writer.submit(self._write_rebuilt, workspace_id, generation, writes)
+            if writing is not None and not writing.result():
+                return False
         return self.switch(workspace_id, generation)
+
+    def _rebuild_batches(self, workspace_id: UUID, generation: int, batch: int) -> Iterator[list[Write]]:
+        with self.store.connection() as conn:
+            held = {r["entity_id"]: int(r["entity_version"]) for r in conn.execute(
+                "SELECT entity_id, entity_version FROM rag.rag_document WHERE workspace_id = %s"
+                " AND generation = %s", (workspace_id, generation))}
+            # Where the entity last changed: the cap demotes the oldest documents first.
+            positions = {r["entity_id"]: int(r["position"]) for r in conn.execute(
+                "SELECT entity_id, position FROM rag_jobs.rag_index_job WHERE workspace_id = %s",
+                (workspace_id,))}
+        writes: list[Write] = []
+        for entity_id, kind in self.entities(workspace_id):
+            entity = self.indexer.load(Job(entity_id, workspace_id, kind, 0, 0), latest=True)
+            if entity is None or held.get(entity_id, 0) >= entity.version:
+                continue
+            job = Job(entity_id, workspace_id, kind, int(entity.version), positions.get(entity_id, 0))
+            document: DocumentRow | None = self.indexer.prepare(job, entity)
+            writes.append(Write(entity_id, job.entity_version, document))
+            if len(writes) >= batch:
+                yield writes
+                writes = []
+        if writes:
+            yield writes
+
+    def _write_rebuilt(self, workspace_id: UUID, generation: int, writes: Sequence[Write]) -> bool:
+        written = self.store.write_batch(workspace_id, writes, self.embedder.model, generations=[generation])
+        return generation in written
+
+    def run_jobs(self, entity_ids: Sequence[UUID]) -> int:
+        """The indexer's ``run_jobs``; then the jobs whose new texts wait for an exhausted
+        budget stay pending (not failed) and are tried again later."""
+        try:
+            return self.indexer.run_jobs(entity_ids)
+        finally:
+            self.spend.defer_jobs(self.spend.take_deferred(entity_ids))
 
     def switch(self, workspace_id: UUID, generation: int) -> bool:
         """Make the building generation live in one transaction; drop the old one after."""
@@ -239,3 +330,21 @@ class RagService:
                     "DELETE FROM rag.rag_generation WHERE workspace_id = %s AND generation = ANY(%s)",
                     (workspace_id, retired),
                 )
+
+
+# What a rebuild of the live generation costs: texts whose vectors are in the embedding
+# cache (same model, same content) are not embedded again, and a text held twice is
+# embedded once.
+ESTIMATE_SQL = """
+WITH live AS MATERIALIZED (
+    SELECT c.content_hash, c.token_count FROM rag.rag_generation g
+    JOIN rag.rag_chunk c ON c.workspace_id = g.workspace_id AND c.generation = g.generation
+    WHERE g.workspace_id = %(ws)s AND g.state = 'live'
+)
+SELECT (SELECT coalesce(sum(token_count), 0) FROM live) AS total,
+       (SELECT coalesce(sum(token_count), 0) FROM (
+            SELECT DISTINCT ON (l.content_hash) l.token_count FROM live l
+            WHERE NOT EXISTS (SELECT 1 FROM rag.rag_embedding_cache e
+                              WHERE e.model = %(model)s AND e.content_hash = l.content_hash)
+       ) uncached) AS to_embed
+"""

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS rag.rag_embedding_spend;

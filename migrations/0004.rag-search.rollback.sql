@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS rag.rag_chunk_requirement_idx;

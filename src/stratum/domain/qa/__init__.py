@@ -1,0 +1,1 @@
+"""Quality assurance: test results from CI, their mapping to requirements, evidence and risk."""
