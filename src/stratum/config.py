@@ -8,7 +8,7 @@ from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
-from pydantic import Field, RedisDsn, field_validator
+from pydantic import Field, RedisDsn, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stratum.domain.qa.mapping import DEFAULT_PATTERN, compile_pattern
@@ -61,8 +61,10 @@ class Settings(BaseSettings):
         default=0.5, gt=0, le=1, description="Error rate (failed / all calls) that trips auto-kill."
     )
     # RAG index (infrastructure/postgres/rag_*.py, infrastructure/embeddings/).
-    rag_embedder: Literal["onnx", "torch"] = Field(
-        default="onnx", description="Runtime of all-MiniLM-L6-v2: ONNX Runtime (default) or PyTorch."
+    rag_embedder: Literal["onnx", "torch", "openai"] = Field(
+        default="onnx",
+        description="Runtime of all-MiniLM-L6-v2: ONNX Runtime (default) or PyTorch; or `openai`:"
+        " an OpenAI-compatible /embeddings endpoint (STRATUM_RAG_EMBEDDING_URL, _MODEL).",
     )
     rag_models_dir: Path | None = Field(
         default=None, description="Where the ONNX export is kept (default: STRATUM_HOME/models)."
@@ -110,6 +112,25 @@ class Settings(BaseSettings):
         description="How long an indexing job deferred by an exhausted budget waits before it is"
         " tried again (a larger budget or a new month lets it through).",
     )
+    # OpenAI-compatible endpoint (infrastructure/embeddings/openai_compat.py), for rag_embedder=openai.
+    rag_embedding_url: str | None = Field(
+        default=None, description="Base URL, e.g. https://api.openai.com/v1 or http://localhost:11434/v1."
+    )
+    rag_embedding_model: str | None = Field(
+        default=None, min_length=1, max_length=200,
+        description="Remote model name, e.g. text-embedding-3-small; it must answer 384 dimensions.",
+    )
+    rag_embedding_api_key: SecretStr | None = Field(default=None, description="Sent as a Bearer token.")
+    # Many local servers refuse unknown fields; OpenAI's v3 models need it to answer 384 floats.
+    rag_embedding_dimensions_param: bool = Field(
+        default=True, description="Send `dimensions: 384` with every request."
+    )
+    rag_embedding_batch_size: int = Field(default=64, ge=1, le=2048, description="Texts per request.")
+    rag_embedding_timeout_seconds: float = Field(default=30.0, gt=0, le=600, description="Per request.")
+    rag_embedding_max_attempts: int = Field(
+        default=4, ge=1, le=20,
+        description="Tries per request; only timeouts, connection errors, 429 and 5xx are retried.",
+    )
 
     # CI test results and the QA views (infrastructure/junit.py, domain/qa/).
     ci_max_upload_bytes: int = Field(
@@ -151,6 +172,20 @@ class Settings(BaseSettings):
         if not (parts.hostname or parse_qs(parts.query).get("host")):
             raise ValueError("must name a host (or a socket directory as ?host=)")
         return value
+
+    @model_validator(mode="after")
+    def _check_embedding_endpoint(self) -> Settings:
+        if self.rag_embedder == "openai":
+            needed = ("rag_embedding_url", "rag_embedding_model")
+            missing = [name for name in needed if not getattr(self, name)]
+            if missing:
+                names = ", ".join(f"STRATUM_{m.upper()}" for m in missing)
+                raise ValueError(f"STRATUM_RAG_EMBEDDER=openai needs {names}")
+        if self.rag_embedding_url is not None:
+            parts = urlsplit(self.rag_embedding_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("STRATUM_RAG_EMBEDDING_URL must be an http:// or https:// URL")
+        return self
 
     @field_validator("home")
     @classmethod

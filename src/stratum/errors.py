@@ -139,6 +139,12 @@ class InvalidTestReport(StratumError):
     code = "INVALID_TEST_REPORT"
 
 
+class EmbeddingFailed(StratumError):
+    """The embedding endpoint refused a request, kept failing, or answered something unusable."""
+
+    code = "EMBEDDING_FAILED"
+
+
 class TestRunConflict(StratumError):
     """A run id that was recorded with different results: a run is recorded once."""
 
@@ -149,6 +155,7 @@ class TestRunConflict(StratumError):
 __all__ = [
     "Conflict",
     "DomainError",
+    "EmbeddingFailed",
     "Forbidden",
     "IdempotencyKeyReused",
     "IdempotencyRace",

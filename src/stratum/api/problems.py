@@ -42,6 +42,8 @@ STATUS: dict[type[Exception], int] = {
     errors.UnsafeXml: 400,
     errors.InvalidTestReport: 422,
     errors.TestRunConflict: 409,
+    # The fault is upstream of us, not in the caller's request: never a 4xx.
+    errors.EmbeddingFailed: 502,
 }
 
 HTTP_CODES = {

@@ -6,6 +6,7 @@ from stratum.application.store import EventLog
 from stratum.config import Settings
 from stratum.infrastructure.embeddings.cache import CachedEmbedder
 from stratum.infrastructure.embeddings.minilm import OnnxMiniLM, TorchMiniLM
+from stratum.infrastructure.embeddings.openai_compat import OpenAICompatEmbedder
 from stratum.infrastructure.postgres.rag_service import RagService
 from stratum.infrastructure.postgres.rag_store import RagStore
 from stratum.ports import Embedder
@@ -14,7 +15,20 @@ from stratum.ports import Embedder
 def embedder(settings: Settings) -> Embedder:
     """The configured model behind a hash cache; nothing is loaded until the first use."""
     inner: Embedder
-    if settings.rag_embedder == "torch":
+    if settings.rag_embedder == "openai":
+        # The settings validator guarantees both; the asserts are for the type checker.
+        assert settings.rag_embedding_url is not None
+        assert settings.rag_embedding_model is not None
+        key = settings.rag_embedding_api_key
+        inner = OpenAICompatEmbedder(
+            settings.rag_embedding_url, settings.rag_embedding_model,
+            api_key=key.get_secret_value() if key is not None else None,
+            send_dimensions=settings.rag_embedding_dimensions_param,
+            batch_size=settings.rag_embedding_batch_size,
+            timeout_seconds=settings.rag_embedding_timeout_seconds,
+            max_attempts=settings.rag_embedding_max_attempts,
+        )
+    elif settings.rag_embedder == "torch":
         inner = TorchMiniLM(settings.rag_embedding_threads)
     else:
         models = settings.rag_models_dir or settings.home / "models"
