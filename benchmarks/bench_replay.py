@@ -87,7 +87,8 @@ def _raw_fold(row: dict[str, Any], kind: str, d: dict[str, Any], oid: UUID, vers
     if kind.endswith("Created"):
         row.update(id=oid, created_at=d["timestamp"], created_position=pos)
         if kind.startswith("Workspace"):
-            row.update(name=d["name"], archived=False, allow_draft_tasks=d["allow_draft_tasks"])
+            row.update(name=d["name"], archived=False, allow_draft_tasks=d["allow_draft_tasks"],
+                       time_zone=d["time_zone"])
         else:
             row.update(workspace_id=d["workspace_id"], title=d["title"], description=d["description"],
                        status="todo", spec_id=d["spec_id"], requirement_uids=d["requirement_uids"],

@@ -1,4 +1,5 @@
-"""Runs actors: Dramatiq worker threads plus a tiny scheduler for periodic housekeeping."""
+"""Runs actors: Dramatiq worker threads plus a tiny scheduler for periodic housekeeping
+(idempotency keys; each workspace's morning brief and weekly report once their day is over)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Runtime:
         self.rag_dispatcher = (
             None if self.rag_actors is None else RagDispatcher(container, self.rag_actors)
         )
+        self.container = container
         self.worker = Worker(self.broker, worker_threads=threads)
         self.every = housekeeping_every
         self._stopping = threading.Event()
@@ -46,4 +48,17 @@ class Runtime:
         # Several workers may each enqueue this; the actor is idempotent, so that is harmless.
         while not self._stopping.is_set():
             self.actors.purge_idempotency_keys.send()
+            self.schedule_briefs()
             self._stopping.wait(self.every)
+
+    def schedule_briefs(self) -> int:
+        """Enqueue the briefs that ended last and are not stored yet (hourly: each local midnight
+        is caught within the hour, whatever the workspace's zone)."""
+        try:
+            due = self.container.briefs.missing(self.container.briefs.due())
+        except Exception:
+            log.exception("could not list the briefs to precompute")
+            return 0
+        for ws, kind, day in due:
+            self.actors.precompute_brief.send(str(ws), kind, day.isoformat())
+        return len(due)

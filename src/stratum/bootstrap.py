@@ -19,8 +19,10 @@ from stratum.application.test_runs import TestRunCommands
 from stratum.application.workspaces import WorkspaceCommands
 from stratum.config import Settings
 from stratum.domain.qa.mapping import compile_pattern
+from stratum.domain.workspace import Workspace
 from stratum.errors import ProjectionLag
 from stratum.infrastructure import junit
+from stratum.infrastructure.briefs.service import BriefService, Clock
 from stratum.infrastructure.postgres import embedded, migrate
 from stratum.infrastructure.postgres.dsn import library_env
 from stratum.infrastructure.postgres.factory import GROUP_COMMIT, LOCK_TIMEOUT
@@ -35,6 +37,7 @@ from stratum.infrastructure.postgres.spec_tasks import SpecTaskFinder
 from stratum.infrastructure.postgres.tokens import TokenStore
 from stratum.infrastructure.postgres.watch import LogWatcher
 from stratum.projections.base import Projection
+from stratum.projections.briefs import BriefsProjection
 from stratum.projections.core import CoreProjection
 from stratum.projections.proposals import ProposalProjection
 from stratum.projections.qa import QaProjection
@@ -53,7 +56,7 @@ def projections() -> dict[str, Projection]:
     return {
         p.name: p
         for p in (
-            CoreProjection(), ProposalProjection(), RagJobsProjection(), QaProjection()
+            CoreProjection(), ProposalProjection(), RagJobsProjection(), QaProjection(), BriefsProjection()
         )
     }
 
@@ -75,6 +78,7 @@ class Container:
     kill_switches: KillSwitchCommands
     test_runs: TestRunCommands
     requirement_tests: RequirementTestCommands
+    briefs: BriefService
     runners: list[ProjectionRunner] = field(default_factory=list)
     rag: RagService | None = None
 
@@ -128,7 +132,10 @@ class Container:
             self.log.close()
 
 
-def build(settings: Settings | None = None, *, url: str | None = None) -> Container:
+def build(
+    settings: Settings | None = None, *, url: str | None = None, clock: Clock | None = None
+) -> Container:
+    """``clock`` only decides whether a brief's window has ended (tests set it)."""
     settings = settings or Settings()
     url = url or database_url(settings)
     migrate.apply(url)
@@ -175,5 +182,6 @@ def build(settings: Settings | None = None, *, url: str | None = None) -> Contai
             settings.qa_default_branch,
         ),
         requirement_tests=RequirementTestCommands(log),
+        briefs=BriefService(pool, lambda ws: log.load(Workspace, ws, ws).time_zone, clock),
         rag=build_rag(settings, url, log),
     )

@@ -1,4 +1,4 @@
-"""The ``stratum`` command: serve · worker · migrate · replay · token · demo."""
+"""The ``stratum`` command: serve · worker · migrate · replay · brief · token · demo."""
 
 from __future__ import annotations
 
@@ -238,6 +238,44 @@ def demo() -> None:
     c = _container()
     typer.echo(f"demo workspace: {d.load(c)}")
     c.close()
+
+
+@app.command()
+def brief(
+    workspace: Annotated[str, typer.Option(help="The workspace id.")],
+    date: Annotated[str, typer.Option(help="YYYY-MM-DD: the brief's day (a weekly report's last day).")],
+    kind: Annotated[str, typer.Option(help="morning | weekly")] = "morning",
+    format: Annotated[str, typer.Option(help="json | md")] = "json",
+) -> None:
+    """Print a morning brief or weekly report, and store it if its window has ended."""
+    import datetime as dt
+    import json
+    from uuid import UUID
+
+    from stratum.domain.errors import InvalidValue
+    from stratum.errors import NotFound, ProjectionLag
+
+    try:
+        ws, day = UUID(workspace), dt.date.fromisoformat(date)
+    except ValueError:
+        typer.echo("--workspace must be a workspace id and --date a date (YYYY-MM-DD)", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
+    if kind not in ("morning", "weekly") or format not in ("json", "md"):
+        typer.echo("--kind is morning or weekly, --format json or md", err=True)
+        raise typer.Exit(ExitCode.USAGE)
+    c = _container()
+    try:
+        with _database():
+            body = c.briefs.store(ws, kind, day) or c.briefs.get(ws, kind, day)
+    except (NotFound, InvalidValue) as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
+    except ProjectionLag as e:
+        typer.echo(f"{e} (is a `stratum worker` or `stratum serve` running?)", err=True)
+        raise typer.Exit(ExitCode.FAILURE) from None
+    finally:
+        c.close()
+    typer.echo(body["markdown"] if format == "md" else json.dumps(body, indent=2), nl=format == "json")
 
 
 @rag_app.command("rebuild")

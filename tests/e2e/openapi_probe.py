@@ -26,7 +26,7 @@ KNOWN_OPERATIONS = {
     "searchRag", "getRagStatus", "rebuildRag", "listKillSwitches", "setKillSwitch",
     "listEvents", "streamEvents", "createToken", "revokeToken", "health",
     "ingestTestResults", "putRequirementTests", "getRequirementTests", "getQaSpec", "getQaHeatmap",
-    "getQaSummary",
+    "getQaSummary", "getMorningBrief", "getWeeklyReport",
 }
 PUBLIC_OPERATIONS = {"health"}
 # Bodies whose validity the schema alone cannot express (an action's data depends on its op).
@@ -72,6 +72,8 @@ def _value(doc: dict[str, Any], schema: dict[str, Any], name: str, ids: dict[str
         return _object(doc, schema, ids, fill_optional=False)
     if kind == "array":
         return [_value(doc, schema["items"], name, ids) for _ in range(schema.get("minItems", 0))]
+    if name == "time_zone":  # an IANA name; "probe" is not one
+        return "UTC"
     if kind == "string" and schema.get("format") == "date":
         return "2026-01-05"
     if kind == "string" and schema.get("format") == "uuid":

@@ -127,7 +127,7 @@ def expected_rows(
         if isinstance(a, Workspace):
             out["workspace"][a.id] = {
                 **_common(a, created_position), "name": a.name, "archived": a.archived,
-                "allow_draft_tasks": a.allow_draft_tasks,
+                "allow_draft_tasks": a.allow_draft_tasks, "time_zone": a.time_zone,
             }
         elif isinstance(a, Spec):
             out["spec"][a.id] = {

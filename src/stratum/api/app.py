@@ -11,6 +11,7 @@ from stratum.api import problems
 from stratum.api.middleware import EdgeMiddleware, Metrics
 from stratum.api.routes import (
     ai_config,
+    briefs,
     ci,
     events,
     health,
@@ -53,7 +54,7 @@ def create_app(
     problems.install(app)
     for module in (
         workspaces, specs, tasks, proposals, ai_config, events, tokens, health, kill_switches, rag,
-        ci, requirement_tests, qa,
+        ci, requirement_tests, qa, briefs,
     ):
         app.include_router(module.router)
     app.add_middleware(

@@ -20,9 +20,11 @@ def _s(value: Any) -> str | None:
 def workspace(w: Workspace | Row) -> dict[str, Any]:
     if isinstance(w, Workspace):
         return {"id": str(w.id), "name": w.name, "archived": w.archived,
-                "allow_draft_tasks": w.allow_draft_tasks, "version": w.version}
+                "allow_draft_tasks": w.allow_draft_tasks, "time_zone": w.time_zone,
+                "version": w.version}
     return {"id": str(w["id"]), "name": w["name"], "archived": w["archived"],
-            "allow_draft_tasks": w["allow_draft_tasks"], "version": w["version"]}
+            "allow_draft_tasks": w["allow_draft_tasks"], "time_zone": w["time_zone"],
+            "version": w["version"]}
 
 
 def spec(s: Spec | Row) -> dict[str, Any]:

@@ -56,12 +56,17 @@ class WorkspaceCreate(Body):
     allow_draft_tasks: bool = Field(
         default=False, description="Let tasks be created from specs that are not approved yet."
     )
+    time_zone: str = Field(
+        default="UTC", min_length=1, max_length=64,
+        description="IANA time zone of the workspace's days (morning briefs, weekly reports).",
+    )
 
 
 class WorkspaceUpdate(Patch):
     name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     archived: Literal[True] | SkipJsonSchema[None] = None
     allow_draft_tasks: bool | SkipJsonSchema[None] = None
+    time_zone: Annotated[str, Field(min_length=1, max_length=64)] | SkipJsonSchema[None] = None
 
 
 class SpecCreate(Body):

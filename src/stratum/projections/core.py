@@ -17,7 +17,7 @@ from stratum.domain.workspace import Workspace
 NAME = "core"
 
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "workspace": ("id", "name", "archived", "allow_draft_tasks", "version", "created_at",
+    "workspace": ("id", "name", "archived", "allow_draft_tasks", "time_zone", "version", "created_at",
                   "updated_at", "created_position"),
     "spec": ("id", "workspace_id", "title", "body", "status", "requirements", "deleted",
              "version", "created_at", "updated_at", "created_position"),
@@ -65,7 +65,7 @@ def _created(row: Row, e: Any, position: int) -> None:
 
 def _workspace_created(row: Row, e: Any, position: int) -> None:
     _created(row, e, position)
-    row.update(name=e.name, archived=False, allow_draft_tasks=e.allow_draft_tasks)
+    row.update(name=e.name, archived=False, allow_draft_tasks=e.allow_draft_tasks, time_zone=e.time_zone)
 
 
 def _spec_created(row: Row, e: Any, position: int) -> None:
@@ -115,6 +115,7 @@ HANDLERS: dict[type, Callable[[Row, Any, int], None]] = {
     Workspace.Renamed: lambda row, e, _: row.update(name=e.name),
     Workspace.Archived: lambda row, e, _: row.update(archived=True),
     Workspace.PolicyChanged: lambda row, e, _: row.update(allow_draft_tasks=e.allow_draft_tasks),
+    Workspace.TimeZoneChanged: lambda row, e, _: row.update(time_zone=e.time_zone),
     Spec.Created: _spec_created,
     Spec.Retitled: lambda row, e, _: row.update(title=e.title),
     Spec.BodyRevised: lambda row, e, _: row.update(body=e.body),

@@ -30,7 +30,8 @@ def create_workspace(
     body: WorkspaceCreate, request: Request, c: ContainerDep, p: Operator, idem: IdemDep
 ) -> JSONResponse:
     return run(
-        c, request, p, idem, lambda ctx: c.workspaces.create(ctx, body.name, body.allow_draft_tasks),
+        c, request, p, idem,
+        lambda ctx: c.workspaces.create(ctx, body.name, body.allow_draft_tasks, body.time_zone),
         rep.workspace, 201,
     )
 
@@ -60,7 +61,8 @@ def update_workspace(
     return run(
         c, request, p, idem,
         lambda ctx: c.workspaces.update(
-            ctx, ws, version, body.name, bool(body.archived), body.allow_draft_tasks
+            ctx, ws, version, body.name, bool(body.archived), body.allow_draft_tasks,
+            body.time_zone,
         ),
         rep.workspace,
     )

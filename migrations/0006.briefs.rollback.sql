@@ -1,0 +1,2 @@
+DROP SCHEMA IF EXISTS briefs CASCADE;
+ALTER TABLE core.workspace DROP COLUMN IF EXISTS time_zone;

@@ -1,0 +1,1 @@
+"""Morning briefs and weekly reports: read a window's rows, compose, render, store."""
