@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,27 +11,9 @@ import pytest
 
 from tests.e2e.support import assert_problem, bearer, create_spec, create_workspace, created, log_head
 
-JUNIT = Path(__file__).resolve().parents[1] / "fixtures" / "junit"
-AUTH = """# Auth
+# The same spec and JUnit fixtures as the integration tests: one source for both tiers.
+from tests.integration.qa_support import AUTH, JUNIT
 
-## REQ-001 Log in with a password (Priority: P1)
-The system SHALL log users in.
-
-## REQ-002 Log out (Priority: P2)
-The system SHALL end sessions.
-
-## REQ-003 Password reset mail
-The system SHALL mail a reset link.
-
-## REQ-004 Single sign-on (Priority: P3)
-The system SHALL support SSO.
-
-## REQ-005 Session refresh
-The system SHALL refresh sessions.
-
-## FR-002 Audit log
-The system SHALL write an audit line per login.
-"""
 XML = {"Content-Type": "application/xml"}
 MIB = 1024 * 1024
 
