@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stratum.domain.qa.mapping import DEFAULT_PATTERN, compile_pattern
 
+ProviderName = Literal["local", "openai", "anthropic"]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STRATUM_", extra="ignore", frozen=True)
@@ -152,6 +154,89 @@ class Settings(BaseSettings):
         default=7, gt=0, le=3650, description="An open task not updated for this long is stale."
     )
 
+    # The agent (application/agent_command.py, projections/agent_chat.py, infrastructure/llm/).
+    ai_command_providers: list[ProviderName] = Field(
+        default_factory=lambda: ["local"],
+        description="Providers tried in order for agent/command; `local` works offline.",
+    )
+    ai_chat_providers: list[ProviderName] = Field(
+        default_factory=lambda: ["local"], description="Providers tried in order for agent/chat."
+    )
+    ai_summarise_providers: list[ProviderName] = Field(
+        default_factory=lambda: ["local"], description="Providers tried in order for summaries."
+    )
+    ai_openai_base_url: str = Field(
+        default="https://api.openai.com/v1",
+        description="Any OpenAI-compatible API: OpenAI, Mistral, Ollama (http://localhost:11434/v1), vLLM.",
+    )
+    ai_openai_api_key: SecretStr | None = Field(default=None, description="Sent as a Bearer token.")
+    ai_openai_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)
+    ai_openai_response_format: Literal["json_schema", "json_object"] = Field(
+        default="json_schema",
+        description="Structured output: a JSON schema (OpenAI, vLLM) or plain JSON mode (older servers).",
+    )
+    ai_anthropic_base_url: str = Field(default="https://api.anthropic.com")
+    ai_anthropic_api_key: SecretStr | None = Field(default=None, description="Sent as x-api-key.")
+    ai_anthropic_model: str = Field(default="claude-sonnet-4-5", min_length=1, max_length=200)
+    ai_anthropic_version: str = Field(default="2023-06-01", description="The anthropic-version header.")
+    ai_timeout_seconds: float = Field(default=10.0, gt=0, le=600, description="Per provider call.")
+    ai_max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Tries per provider; only transient failures are retried."
+    )
+    ai_backoff_base_seconds: float = Field(default=0.2, ge=0, le=60)
+    ai_backoff_max_seconds: float = Field(default=2.0, ge=0, le=600)
+    ai_breaker_failures: int = Field(
+        default=5, ge=1, le=1000, description="Failures within the window that open a provider's breaker."
+    )
+    ai_breaker_window_seconds: float = Field(default=60.0, gt=0, le=86_400)
+    ai_breaker_cooldown_seconds: float = Field(
+        default=30.0, gt=0, le=86_400, description="How long an open breaker waits before one probe call."
+    )
+    ai_rate_limit_per_second: float = Field(
+        default=5.0, gt=0, le=10_000, description="Calls per second per remote provider (token bucket)."
+    )
+    ai_rate_limit_burst: int = Field(default=10, ge=1, le=100_000)
+    ai_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "gpt-4o-mini": (0.15, 0.60), "gpt-4o": (2.50, 10.0),
+            "claude-sonnet-4-5": (3.0, 15.0), "claude-haiku-4-5": (1.0, 5.0),
+        },
+        description="Price per million tokens (input, output) by model; unknown models cost 0.",
+    )
+    ai_quota_local_fallback: bool = Field(
+        default=True,
+        description="Over a workspace's AI quota, let the local provider answer instead of a 429.",
+    )
+    agent_analysing_after_seconds: float = Field(
+        default=0.8, gt=0, le=60, description="A streamed answer says `status: analysing` past this."
+    )
+    agent_degrade_after_seconds: float = Field(
+        default=2.0, gt=0, le=120, description="Past this a lighter answer is produced (`degraded`)."
+    )
+    agent_cancel_after_seconds: float = Field(
+        default=4.0, gt=0, le=300, description="Past this remote calls are cancelled; local answers."
+    )
+    agent_context_token_budget: int = Field(
+        default=3000, ge=200, le=200_000, description="Tokens of context (entities + chunks) per call."
+    )
+    agent_context_chunks: int = Field(default=8, ge=1, le=50, description="RAG chunks per context.")
+    agent_light_context_chunks: int = Field(
+        default=2, ge=0, le=50, description="RAG chunks of the lighter (degraded) context."
+    )
+    agent_max_text_chars: int = Field(default=4000, ge=100, le=100_000, description="Command/chat text.")
+    prompt_drift_min_sample: int = Field(
+        default=20, ge=1, le=1_000_000, description="Calls (and decided proposals) before drift is judged."
+    )
+    prompt_drift_max_failure_increase: float = Field(
+        default=0.10, ge=0, le=1, description="Validation-failure rate rise over N-1 that rolls back."
+    )
+    prompt_drift_max_approval_drop: float = Field(
+        default=0.15, ge=0, le=1, description="Approval-rate fall below N-1 that rolls back."
+    )
+    prompt_drift_max_latency_ratio: float = Field(
+        default=1.5, ge=1, le=100, description="p50 latency of N over N-1 that rolls back."
+    )
+
     @field_validator("qa_requirement_pattern")
     @classmethod
     def _check_pattern(cls, value: str) -> str:
@@ -181,6 +266,16 @@ class Settings(BaseSettings):
             if missing:
                 names = ", ".join(f"STRATUM_{m.upper()}" for m in missing)
                 raise ValueError(f"STRATUM_RAG_EMBEDDER=openai needs {names}")
+        if not (
+            self.agent_analysing_after_seconds
+            <= self.agent_degrade_after_seconds
+            <= self.agent_cancel_after_seconds
+        ):
+            raise ValueError("agent SLA needs analysing_after <= degrade_after <= cancel_after")
+        for name in ("ai_openai_base_url", "ai_anthropic_base_url"):
+            parts = urlsplit(getattr(self, name))
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"STRATUM_{name.upper()} must be an http:// or https:// URL")
         if self.rag_embedding_url is not None:
             parts = urlsplit(self.rag_embedding_url)
             if parts.scheme not in ("http", "https") or not parts.hostname:

@@ -152,13 +152,56 @@ class TestRunConflict(StratumError):
     code = "TEST_RUN_CONFLICT"
 
 
+class AiProviderFailed(StratumError):
+    """One language-model provider failed one call (``transient``: worth retrying)."""
+
+    code = "AI_PROVIDER_FAILED"
+
+    def __init__(
+        self, message: str, *, transient: bool, status: int | None = None,
+        retry_after: float | None = None, **details: Any,
+    ) -> None:
+        super().__init__(message, status=status, **details)
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+class AiUnavailable(StratumError):
+    """Every language-model provider configured for the task failed or was skipped."""
+
+    code = "AI_UNAVAILABLE"
+
+
+class AiQuotaExceeded(StratumError):
+    """The workspace used its monthly AI tokens or cost, and no free provider may answer."""
+
+    code = "AI_QUOTA_EXCEEDED"
+
+
+class InvalidModelOutput(StratumError):
+    """A model answered something that is not a valid command or answer: never a proposal."""
+
+    code = "INVALID_MODEL_OUTPUT"
+
+
+class CommandNotUnderstood(StratumError):
+    """The agent could not turn the text into proposal actions (``suggestions`` shows phrasings)."""
+
+    code = "COMMAND_NOT_UNDERSTOOD"
+
+
 __all__ = [
+    "AiProviderFailed",
+    "AiQuotaExceeded",
+    "AiUnavailable",
+    "CommandNotUnderstood",
     "Conflict",
     "DomainError",
     "EmbeddingFailed",
     "Forbidden",
     "IdempotencyKeyReused",
     "IdempotencyRace",
+    "InvalidModelOutput",
     "InvalidTestReport",
     "KillSwitchEngaged",
     "MalformedXml",

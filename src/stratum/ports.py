@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from stratum.domain.agent.context import AgentContext, TaskType
 
 Vectors = npt.NDArray[np.float32]
 
@@ -23,3 +26,45 @@ class Embedder(Protocol):
     dimensions: int
 
     def embed(self, texts: Sequence[str]) -> Vectors: ...
+
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """One call to a language model.
+
+    ``system`` and ``prompt`` are rendered from the task's active prompt version, with the
+    retrieved text inside delimiters as untrusted data; ``schema`` is the JSON the answer
+    must follow (domain/agent/schema.py). ``context`` is the same information, structured,
+    for a provider that reads it directly (the offline interpreter) instead of the prompt.
+    """
+
+    task: TaskType
+    system: str
+    prompt: str
+    schema: Mapping[str, Any]
+    context: AgentContext
+    text: str  # the user's command or message, as sent
+    max_output_tokens: int = 1024
+    light: bool = False  # a degraded (smaller context) call
+
+
+@dataclass(frozen=True)
+class ModelReply:
+    """What a provider answered: a JSON object, not yet checked against the domain."""
+
+    data: Mapping[str, Any]
+    raw: str
+    model: str
+    tokens_in: int
+    tokens_out: int
+
+
+class LanguageModel(Protocol):
+    """A provider. ``complete`` raises ``errors.AiProviderFailed`` (``transient`` or not)
+    and is cancellable: cancelling the awaiting task aborts the request."""
+
+    name: str  # local, openai, anthropic
+    model: str
+    remote: bool  # costs money and counts against quotas
+
+    async def complete(self, request: ModelRequest, timeout: float) -> ModelReply: ...

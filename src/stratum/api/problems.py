@@ -44,6 +44,11 @@ STATUS: dict[type[Exception], int] = {
     errors.TestRunConflict: 409,
     # The fault is upstream of us, not in the caller's request: never a 4xx.
     errors.EmbeddingFailed: 502,
+    errors.AiProviderFailed: 502,
+    errors.InvalidModelOutput: 502,
+    errors.AiUnavailable: 503,
+    errors.AiQuotaExceeded: 429,
+    errors.CommandNotUnderstood: 422,
 }
 
 HTTP_CODES = {
