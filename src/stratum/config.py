@@ -156,14 +156,14 @@ class Settings(BaseSettings):
 
     # The agent (application/agent_command.py, projections/agent_chat.py, infrastructure/llm/).
     ai_command_providers: list[ProviderName] = Field(
-        default_factory=lambda: ["local"],
+        default=["local"],
         description="Providers tried in order for agent/command; `local` works offline.",
     )
     ai_chat_providers: list[ProviderName] = Field(
-        default_factory=lambda: ["local"], description="Providers tried in order for agent/chat."
+        default=["local"], description="Providers tried in order for agent/chat."
     )
     ai_summarise_providers: list[ProviderName] = Field(
-        default_factory=lambda: ["local"], description="Providers tried in order for summaries."
+        default=["local"], description="Providers tried in order for summaries."
     )
     ai_openai_base_url: str = Field(
         default="https://api.openai.com/v1",
