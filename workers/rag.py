@@ -10,6 +10,7 @@ work once, and a job whose worker died is dispatched again when its lease runs o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -76,6 +77,9 @@ class RagDispatcher:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stopping.set()
+        # Wake the loop from its wait for a notification instead of sitting out the poll.
+        with contextlib.suppress(Exception), psycopg.connect(self.container.url, autocommit=True) as conn:
+            conn.execute(f"NOTIFY {self.rag.channel}")
         self._thread.join(timeout)
 
     def dispatch_once(self) -> int:

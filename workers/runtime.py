@@ -26,7 +26,8 @@ class Runtime:
             None if self.rag_actors is None else RagDispatcher(container, self.rag_actors)
         )
         self.container = container
-        self.worker = Worker(self.broker, worker_threads=threads)
+        # A short poll: stopping (tests, a deploy) waits for it, and idle polling is cheap.
+        self.worker = Worker(self.broker, worker_threads=threads, worker_timeout=250)
         self.every = housekeeping_every
         self._stopping = threading.Event()
         self._scheduler = threading.Thread(target=self._schedule, name="housekeeping", daemon=True)

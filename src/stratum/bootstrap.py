@@ -10,6 +10,7 @@ from typing import Any
 
 from stratum.application.ai_config import AiConfigCommands
 from stratum.application.kill_switches import KillSwitchCommands
+from stratum.application.prompts import PromptCommands
 from stratum.application.proposals import ProposalCommands
 from stratum.application.requirement_tests import RequirementTestCommands
 from stratum.application.specs import SpecCommands
@@ -22,7 +23,9 @@ from stratum.domain.qa.mapping import compile_pattern
 from stratum.domain.workspace import Workspace
 from stratum.errors import ProjectionLag
 from stratum.infrastructure import junit
+from stratum.infrastructure.agent_factory import Agent, build_agent
 from stratum.infrastructure.briefs.service import BriefService, Clock
+from stratum.infrastructure.llm import templates as prompt_templates
 from stratum.infrastructure.postgres import embedded, migrate
 from stratum.infrastructure.postgres.dsn import library_env
 from stratum.infrastructure.postgres.factory import GROUP_COMMIT, LOCK_TIMEOUT
@@ -32,10 +35,12 @@ from stratum.infrastructure.postgres.projection_runner import ProjectionRunner
 from stratum.infrastructure.postgres.qa_directory import RequirementDirectory
 from stratum.infrastructure.postgres.rag_factory import build_rag
 from stratum.infrastructure.postgres.rag_service import RagService
+from stratum.infrastructure.postgres.recorder import CHANNEL as LOG_CHANNEL
 from stratum.infrastructure.postgres.replay import Progress, replay
 from stratum.infrastructure.postgres.spec_tasks import SpecTaskFinder
 from stratum.infrastructure.postgres.tokens import TokenStore
 from stratum.infrastructure.postgres.watch import LogWatcher
+from stratum.projections.ai import AiProjection
 from stratum.projections.base import Projection
 from stratum.projections.briefs import BriefsProjection
 from stratum.projections.core import CoreProjection
@@ -56,7 +61,8 @@ def projections() -> dict[str, Projection]:
     return {
         p.name: p
         for p in (
-            CoreProjection(), ProposalProjection(), RagJobsProjection(), QaProjection(), BriefsProjection()
+            CoreProjection(), ProposalProjection(), RagJobsProjection(), QaProjection(), BriefsProjection(),
+            AiProjection(),
         )
     }
 
@@ -71,6 +77,7 @@ class Container:
     tasks: TaskCommands
     proposals: ProposalCommands
     ai_config: AiConfigCommands
+    prompts: PromptCommands
     tokens: TokenStore
     idempotency: IdempotencyStore
     watcher: LogWatcher
@@ -81,6 +88,7 @@ class Container:
     briefs: BriefService
     runners: list[ProjectionRunner] = field(default_factory=list)
     rag: RagService | None = None
+    agent: Agent | None = None
 
     @property
     def pool(self) -> Pool:
@@ -123,6 +131,11 @@ class Container:
         return replay(self.url, self.log.mapper, self.projections[name], progress=progress)
 
     def close(self) -> None:
+        # All at once, then woken: each runner otherwise sits out its wait for a notification.
+        for runner in self.runners:
+            runner.stopping.set()
+        with contextlib.suppress(Exception), self.pool.connection(timeout=1) as conn:
+            conn.execute(f"NOTIFY {LOG_CHANNEL}")
         for runner in self.runners:
             runner.stop()
         self.watcher.stop()
@@ -157,7 +170,7 @@ def build(
     pool: Pool = log.recorder.datastore.pool  # type: ignore[attr-defined]
     find_tasks = SpecTaskFinder(pool, log.mapper)
     kill_switches = KillSwitchCommands(log, pool, settings).resync()
-    return Container(
+    container = Container(
         settings=settings,
         url=url,
         log=log,
@@ -167,6 +180,7 @@ def build(
         # Automated applies feed the auto-kill error rates.
         proposals=ProposalCommands(log, find_tasks, kill_switches.record),
         ai_config=AiConfigCommands(log),
+        prompts=PromptCommands(log, prompt_templates.check, prompt_templates.defaults()),
         tokens=TokenStore(pool),
         idempotency=IdempotencyStore(pool, settings.idempotency_ttl_hours),
         watcher=LogWatcher(url),
@@ -185,3 +199,7 @@ def build(
         briefs=BriefService(pool, lambda ws: log.load(Workspace, ws, ws).time_zone, clock),
         rag=build_rag(settings, url, log),
     )
+    container.agent = build_agent(
+        settings, log, pool, container.proposals, kill_switches, container.prompts, container.rag
+    )
+    return container

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
+from uuid import UUID
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +13,7 @@ import numpy.typing as npt
 from stratum.domain.agent.context import AgentContext, TaskType
 
 Vectors = npt.NDArray[np.float32]
+T = TypeVar("T")
 
 
 class Embedder(Protocol):
@@ -68,3 +70,50 @@ class LanguageModel(Protocol):
     remote: bool  # costs money and counts against quotas
 
     async def complete(self, request: ModelRequest, timeout: float) -> ModelReply: ...
+
+
+class Retriever(Protocol):
+    """The RAG index as the agent uses it: search, and flag what it found out of date."""
+
+    def search(self, workspace_id: UUID, query: str, *, k: int = 10) -> dict[str, Any]: ...
+
+    def mark_stale(self, workspace_id: UUID, stale: Sequence[tuple[str, UUID, int]]) -> int: ...
+
+
+@dataclass(frozen=True)
+class Answer(Generic[T]):
+    """A validated model answer: who gave it, whether it is the lighter one, what it cost."""
+
+    value: T
+    provider: str
+    model: str
+    degraded: bool
+    latency_ms: float
+    calls: tuple[dict[str, Any], ...]
+
+
+class ModelGateway(Protocol):
+    """Models behind quotas and the latency SLA (infrastructure/llm/gateway.py)."""
+
+    async def run(
+        self, ws: UUID, full: ModelRequest, light: ModelRequest, validate: Callable[[ModelReply], T],
+        *, on_status: Callable[[str], None] | None = None, sink: list[dict[str, Any]] | None = None,
+    ) -> Answer[T]: ...
+
+    def quota(self, ws: UUID) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    name: str
+    version: int  # 0: the built-in default
+    system: str
+    prompt: str
+
+
+class Prompter(Protocol):
+    """Renders the workspace's active prompt version of a task type (no redeploy to switch)."""
+
+    def render(
+        self, ws: UUID, task: TaskType, text: str, context: AgentContext, light: bool
+    ) -> RenderedPrompt: ...

@@ -10,12 +10,15 @@ from fastapi import FastAPI
 from stratum.api import problems
 from stratum.api.middleware import EdgeMiddleware, Metrics
 from stratum.api.routes import (
+    agent,
     ai_config,
+    ai_usage,
     briefs,
     ci,
     events,
     health,
     kill_switches,
+    prompts,
     proposals,
     qa,
     rag,
@@ -54,7 +57,7 @@ def create_app(
     problems.install(app)
     for module in (
         workspaces, specs, tasks, proposals, ai_config, events, tokens, health, kill_switches, rag,
-        ci, requirement_tests, qa, briefs,
+        ci, requirement_tests, qa, briefs, prompts, agent, ai_usage,
     ):
         app.include_router(module.router)
     app.add_middleware(

@@ -35,6 +35,11 @@ class Metrics:
             "stratum_projection_position", "Position a projection has reached", ["projection"],
             registry=self.registry,
         )
+        # Degraded-mode rate = degraded="true" / all, per endpoint (the agent's latency SLA).
+        self.agent_responses = Counter(
+            "stratum_agent_responses", "Agent command and chat answers", ["endpoint", "provider", "degraded"],
+            registry=self.registry,
+        )
         self.projection_lag = Gauge(
             "stratum_projection_lag_events", "Events a projection is behind the log", ["projection"],
             registry=self.registry,

@@ -5,6 +5,7 @@ This is the one place where domain and application errors meet HTTP statuses.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -89,8 +90,14 @@ def _status_of(exc: Exception) -> int:
     return 400
 
 
-async def _stratum_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, (errors.StratumError, domain_errors.DomainError))
+def problem_body(exc: errors.StratumError | domain_errors.DomainError) -> dict[str, Any]:
+    """The problem document of an error, for where no response carries it (an SSE event)."""
+    response = _problem_of(exc)
+    body: dict[str, Any] = json.loads(bytes(response.body))
+    return body
+
+
+def _problem_of(exc: errors.StratumError | domain_errors.DomainError) -> JSONResponse:
     status = _status_of(exc)
     headers = None
     if status == 503:
@@ -98,9 +105,17 @@ async def _stratum_error(_: Request, exc: Exception) -> JSONResponse:
         headers = {"Retry-After": "30" if exc.code == "KILL_SWITCH_ENGAGED" else "1"}
     if status == 401:
         headers = {"WWW-Authenticate": 'Bearer realm="stratum"'}
+    if status == 429:
+        # A monthly quota: retrying soon is pointless, an hour lets an admin raise it.
+        headers = {"Retry-After": "3600"}
     # A detail may not overwrite the problem's own members (nor break the call).
     details = {k: v for k, v in exc.details.items() if k not in RESERVED}
-    return problem(status, exc.code, exc.message, headers, **details)
+    return problem(status, exc.code, exc.message, headers, **_jsonable(details))
+
+
+async def _stratum_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, (errors.StratumError, domain_errors.DomainError))
+    return _problem_of(exc)
 
 
 def _jsonable(value: Any) -> Any:

@@ -182,6 +182,12 @@ class AiConfigPut(Body):
     scope_overflow: Literal["refuse", "split"] | None = None
     require_four_eyes: bool | None = None
     auto_apply_high_confidence: bool | None = None
+    monthly_ai_token_quota: int | None = Field(
+        default=None, ge=0, le=10**15, description="Remote model tokens per UTC month; 0: no quota."
+    )
+    monthly_ai_cost_quota: float | None = Field(
+        default=None, ge=0, le=1e12, description="Remote model cost per UTC month; 0: no quota."
+    )
 
 
 class RequirementTestsPut(Body):

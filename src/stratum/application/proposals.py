@@ -7,7 +7,7 @@ records pre-images, and rollback restores them with compensating events.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -18,7 +18,7 @@ from stratum.domain import lifecycle, rules
 from stratum.domain.actions import Action, assess_risk, impacted
 from stratum.domain.ai_config import AiConfig, AiSettings, config_id
 from stratum.domain.errors import ApprovalRefused, DomainError
-from stratum.domain.events import Meta
+from stratum.domain.events import Meta, StratumAggregate
 from stratum.domain.gates import AUTO, check_apply, gate_for
 from stratum.domain.kill_switch import SOURCE_FEATURES
 from stratum.domain.proposal import TRANSITIONS, Proposal
@@ -71,8 +71,12 @@ class ProposalCommands:
         summary: str = "",
         confidence: float | None = None,
         explanation: dict[str, Any] | None = None,
+        also: Callable[[list[Proposal]], Sequence[StratumAggregate]] | None = None,
     ) -> tuple[list[Proposal], int]:
-        """One proposal, or linked batches when the workspace splits an oversized scope."""
+        """One proposal, or linked batches when the workspace splits an oversized scope.
+
+        ``also`` gives aggregates appended atomically with the drafts (the agent's run record).
+        """
         self.log.load(Workspace, ws, ws).refuse_if_archived()
         actions = self._expect_current(ws, [Action.parse(a, i, uuid4()) for i, a in enumerate(raw_actions)])
         settings = self.settings(ws)
@@ -98,7 +102,8 @@ class ProposalCommands:
             )
             for n, group in enumerate(groups)
         ]
-        return proposals, self.log.commit(ctx, *proposals)
+        extra = list(also(proposals)) if also is not None else []
+        return proposals, self.log.commit(ctx, *proposals, *extra)
 
     def _expect_current(self, ws: UUID, actions: list[Action]) -> list[Action]:
         """Give every action on an existing entity the version it expects (the current one)."""

@@ -25,6 +25,9 @@ class AiSettings:
     scope_overflow: ScopeOverflow = "refuse"
     require_four_eyes: bool = False
     auto_apply_high_confidence: bool = False
+    # Remote model use per calendar month (UTC); 0: no quota (workspace_ai_quota).
+    monthly_ai_token_quota: int = 0
+    monthly_ai_cost_quota: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.medium <= self.high <= 1.0:
@@ -37,6 +40,8 @@ class AiSettings:
                 f"max_entities_impacted_per_proposal must be 1..{MAX_ENTITIES_LIMIT}",
                 field="max_entities_impacted_per_proposal",
             )
+        if self.monthly_ai_token_quota < 0 or self.monthly_ai_cost_quota < 0:
+            raise InvalidValue("AI quotas are 0 (none) or positive", field="monthly_ai_token_quota")
         if self.scope_overflow not in ("refuse", "split"):
             raise InvalidValue("scope_overflow is refuse or split", field="scope_overflow")
 

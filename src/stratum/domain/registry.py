@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from stratum.domain.agent.prompt import Prompt
+from stratum.domain.agent.usage import AgentRun
 from stratum.domain.ai_config import AiConfig
 from stratum.domain.events import StratumEvent
 from stratum.domain.kill_switch import KillSwitch
@@ -15,6 +17,7 @@ from stratum.domain.workspace import Workspace
 
 AGGREGATES = (
     Workspace, Spec, Task, TaskGraph, KillSwitch, Proposal, AiConfig, TestRun, RequirementTests,
+    Prompt, AgentRun,
 )
 
 

@@ -68,6 +68,8 @@ class Inputs:
     daily_scores: dict[date, dict[UUID, float | None]] = field(default_factory=dict)
     # Counts per local day (``brief_views.daily``); None: counted from ``facts`` (one per move).
     daily: dict[date, Row] | None = None
+    # Each task's moves already folded (``brief_views.moves``), besides any in ``facts``.
+    moves: Sequence[tuple[Any, ...]] = ()
 
 
 def _local(at: datetime, tz: str) -> str:
@@ -106,12 +108,12 @@ def _decisions(w: Window, i: Inputs) -> list[Row]:
     return out
 
 
-def _changes(w: Window, facts: Sequence[Row]) -> list[Row]:
+def _changes(w: Window, facts: Sequence[Row], moves: Sequence[tuple[Any, ...]] = ()) -> list[Row]:
     """In order of each entity's first change; a task moved several times is one entry
     (its first ``from``, last ``to``, the number of ``moves``, and whether it left ``done``)."""
     specs: dict[str, Row] = {}
     moved: dict[str, Row] = {}
-    out: list[Row] = []
+    out: list[tuple[int, Row]] = []  # (position of the entity's first change, entry)
     for f in facts:
         d, eid, at = f["data"], str(f["entity_id"]), _local(f["occurred_at"], w.time_zone)
         if f["kind"] == "spec":
@@ -120,7 +122,7 @@ def _changes(w: Window, facts: Sequence[Row]) -> list[Row]:
                 entry = specs[eid] = {"kind": "spec_revised", "id": eid, "title": d["title"],
                                       "created": False, "added": [], "modified": [], "renamed": [],
                                       "removed": []}
-                out.append(entry)
+                out.append((f["position"], entry))
             entry["title"] = d["title"]
             if d["change"] == "created":
                 entry["created"] = True
@@ -128,18 +130,28 @@ def _changes(w: Window, facts: Sequence[Row]) -> list[Row]:
             else:
                 entry[d["change"]].extend(u for u in d["uids"] if u not in entry[d["change"]])
         elif f["kind"] == "task" and "moved" in d:
-            # A fact may already fold several moves of its task (``brief_views.facts``).
+            # A fact may fold several moves of its task (its ``moves`` and ``reopened``).
             move = moved.get(eid)
             if move is None:
                 move = moved[eid] = {"kind": "task_moved", "id": eid, "title": d["title"],
                                      "from": d["moved"]["from"], "to": d["moved"]["to"], "moves": 0,
                                      "reopened": False, "at": at}
-                out.append(move)
+                out.append((f["position"], move))
             move.update(title=d["title"], to=d["moved"]["to"], at=at, moves=move["moves"] + d.get("moves", 1),
                         reopened=move["reopened"] or d.get("reopened", d["moved"]["from"] == "done"))
         elif f["kind"] == "proposal" and d["status"] in ("applied", "rolled_back"):
-            out.append({"kind": f"proposal_{d['status']}", "id": eid, "title": d["title"], "at": at})
-    return out
+            out.append((f["position"], {"kind": f"proposal_{d['status']}", "id": eid, "title": d["title"],
+                                        "at": at}))
+    tz = ZoneInfo(w.time_zone)
+    out += [(position, {"kind": "task_moved", "id": eid, "title": title, "from": first, "to": last,
+                        "moves": n, "reopened": reopened, "at": when.astimezone(tz).isoformat()})
+            for position, when, eid, title, first, last, n, reopened in moves]
+    out.sort(key=_first)
+    return [entry for _, entry in out]
+
+
+def _first(item: tuple[int, Row]) -> int:
+    return item[0]
 
 
 def _qa(i: Inputs) -> Row:
@@ -224,7 +236,7 @@ def _trends(w: Window, i: Inputs) -> Row:
 def compose(w: Window, i: Inputs, partial: bool) -> Row:
     """The brief without its markdown (rendered from this by the service)."""
     decisions = _decisions(w, i)
-    changes = _changes(w, i.facts)
+    changes = _changes(w, i.facts, i.moves)
     qa = _qa(i)
     body: Row = {
         "kind": w.kind, "date": w.day.isoformat(), "time_zone": w.time_zone,

@@ -1,19 +1,28 @@
 """Queries of briefs: a window's facts, entity states as of an instant, QA as of an instant.
 
 Every query is bounded by timestamps only (never by "now" or by the log's head), so a
-window that has ended always reads the same rows.
+window that has ended always reads the same rows. Bounds on quarter hours (every local
+midnight of today's zones) read the quarter-hour summaries (``brief_summaries``); any other
+bound reads ``briefs.fact``, which gives the same rows. Ids come back as text and rows as
+tuples where there are thousands: building UUIDs and dicts would be most of their cost.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
+
+from stratum.projections.brief_summaries import on_bucket
 
 Row = dict[str, Any]
+# A task's moves in a window folded into one: (first position, latest time, id, last title,
+# first from, last to, how many, whether one left done).
+Move = tuple[int, datetime, str, str | None, str | None, str | None, int, bool]
 FAILING = ("failed", "error")
 
 
@@ -23,25 +32,48 @@ def _rows(conn: Connection[Any], sql: str, params: tuple[Any, ...] | dict[str, A
         return cur.fetchall()
 
 
-# Task moves are most of a busy window's facts: each task's moves come folded into one row
-# (first position and ``from``, last time, title and ``to``, how many, whether one left done),
-# so a week of them costs one row per task, not one per move.
+def _tuples(conn: Connection[Any], sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    with conn.cursor(row_factory=tuple_row) as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+# What compose reads of a window besides task moves: spec changes, and proposals that went
+# stale, were applied or rolled back (approvals and rejections are counted by ``daily``).
 FACTS = (
-    "SELECT position, occurred_at, kind, entity_id, data FROM briefs.fact"
-    " WHERE workspace_id = %(ws)s AND occurred_at >= %(start)s AND occurred_at < %(end)s"
-    " AND NOT (kind = 'task' AND data ? 'moved')"
+    "SELECT position, occurred_at, kind, entity_id::text AS entity_id, data FROM briefs.fact"
+    " WHERE workspace_id = %(ws)s AND occurred_at >= %(start)s AND occurred_at < %(end)s AND kind <> 'task'"
+    " AND (kind = 'spec' OR data->>'status' IN ('stale', 'applied', 'rolled_back')) ORDER BY position"
 )
-# Plain columns, not jsonb: thousands of rows a week, and decoding json is most of their cost.
+# A task's quarters may interleave in position (timestamps need not follow positions): its first
+# move opens the quarter with the least first_position, its last closes the one with the greatest
+# last_position. Every aggregate takes the rows in one order, so they are sorted once, not per array.
 MOVES = (
-    "SELECT min(position) AS position, max(occurred_at) AS occurred_at, entity_id,"
-    " (array_agg(data->>'title' ORDER BY position DESC))[1] AS title,"
-    " (array_agg(data->'moved'->>'from' ORDER BY position))[1] AS from_status,"
-    " (array_agg(data->'moved'->>'to' ORDER BY position DESC))[1] AS to_status,"
-    " count(*) AS moves, bool_or(data->'moved'->>'from' = 'done') AS reopened"
+    "SELECT first_position, last_at, entity_id::text, titles[last], from_status, tos[last], moves, reopened"
+    " FROM (SELECT entity_id, min(first_position) AS first_position, max(last_at) AS last_at,"
+    " (array_agg(from_status ORDER BY first_position))[1] AS from_status,"
+    " array_agg(title ORDER BY first_position) AS titles,"
+    " array_agg(to_status ORDER BY first_position) AS tos,"
+    " array_position(array_agg(last_position ORDER BY first_position), max(last_position)) AS last,"
+    " sum(moves)::int AS moves, bool_or(reopened) AS reopened FROM briefs.task_moves"
+    " WHERE workspace_id = %(ws)s AND bucket >= %(start)s AND bucket < %(end)s GROUP BY entity_id) m"
+)
+MOVES_OF_FACTS = (
+    "SELECT min(position), max(occurred_at), entity_id::text,"
+    " (array_agg(data->>'title' ORDER BY position DESC))[1],"
+    " (array_agg(data->'moved'->>'from' ORDER BY position))[1],"
+    " (array_agg(data->'moved'->>'to' ORDER BY position DESC))[1],"
+    " count(*)::int, coalesce(bool_or(data->'moved'->>'from' = 'done'), false)"
     " FROM briefs.fact WHERE workspace_id = %(ws)s AND occurred_at >= %(start)s AND occurred_at < %(end)s"
     " AND kind = 'task' AND data ? 'moved' GROUP BY entity_id"
 )
 DAILY = (
+    "SELECT (bucket AT TIME ZONE %(tz)s)::date AS day, sum(tasks_done)::int AS tasks_done,"
+    " sum(tasks_created)::int AS tasks_created, sum(proposals_approved)::int AS proposals_approved,"
+    " sum(proposals_rejected)::int AS proposals_rejected FROM briefs.tally"
+    " WHERE workspace_id = %(ws)s AND bucket >= %(start)s AND bucket < %(end)s GROUP BY 1"
+)
+DAILY_OF_FACTS = (
     "SELECT (occurred_at AT TIME ZONE %(tz)s)::date AS day,"
     " count(*) FILTER (WHERE kind = 'task' AND data->'moved'->>'to' = 'done') AS tasks_done,"
     " count(*) FILTER (WHERE kind = 'task' AND data ? 'created') AS tasks_created,"
@@ -50,71 +82,56 @@ DAILY = (
     " FROM briefs.fact WHERE workspace_id = %(ws)s AND occurred_at >= %(start)s AND occurred_at < %(end)s"
     " GROUP BY 1"
 )
+_STATE = "title, status, deleted, depends_on"
+# An entity whose last change is before ``at`` is as it is now; only the others are probed.
+# Deleted tasks are left out: a brief shows them nowhere, not even as dependencies.
+STATES = (
+    f"SELECT entity_id::text, occurred_at, {_STATE} FROM briefs.entity_latest WHERE workspace_id = %(ws)s"
+    " AND kind = %(kind)s AND last_bucket < %(at)s AND deleted IS NOT TRUE"
+    f" UNION ALL SELECT l.entity_id::text, s.occurred_at, s.title, s.status, s.deleted, s.depends_on"
+    f" FROM briefs.entity_latest l CROSS JOIN LATERAL (SELECT occurred_at, {_STATE} FROM briefs.entity_state"
+    " WHERE entity_id = l.entity_id AND bucket < %(at)s ORDER BY bucket DESC LIMIT 1) s"
+    " WHERE l.workspace_id = %(ws)s AND l.kind = %(kind)s AND l.first_bucket < %(at)s"
+    " AND l.last_bucket >= %(at)s AND s.deleted IS NOT TRUE"
+)
+STATES_OF_FACTS = (
+    "SELECT e.id::text, f.occurred_at, f.data->>'title', f.data->>'status', (f.data->>'deleted')::boolean,"
+    " CASE WHEN e.kind = 'task' THEN ARRAY(SELECT jsonb_array_elements_text(f.data->'depends_on')) END"
+    " FROM briefs.entity e CROSS JOIN LATERAL ("
+    " SELECT occurred_at, data FROM briefs.fact WHERE workspace_id = e.workspace_id AND kind = e.kind"
+    " AND entity_id = e.id AND occurred_at < %(at)s ORDER BY occurred_at DESC, position DESC LIMIT 1) f"
+    " WHERE e.workspace_id = %(ws)s AND e.kind = %(kind)s"
+)
 
 
 def facts(conn: Connection[Any], ws: UUID, start: datetime, end: datetime) -> list[Row]:
-    """The window's facts by position; each task's moves come as one fact of them all."""
-    window = {"ws": ws, "start": start, "end": end}
-    out = _rows(conn, FACTS, window)
-    out += [
-        {"position": m["position"], "occurred_at": m["occurred_at"], "kind": "task",
-         "entity_id": m["entity_id"],
-         "data": {"title": m["title"], "moved": {"from": m["from_status"], "to": m["to_status"]},
-                  "moves": m["moves"], "reopened": m["reopened"]}}
-        for m in _rows(conn, MOVES, window)
-    ]
-    out.sort(key=lambda f: f["position"])
-    return out
+    """The window's facts compose reads, by position (task moves: ``moves``)."""
+    return _rows(conn, FACTS, {"ws": ws, "start": start, "end": end})
 
 
-def daily(conn: Connection[Any], ws: UUID, start: datetime, end: datetime, tz: str) -> dict[Any, Row]:
-    """Counts per local day of the window (weekly trends)."""
-    rows = _rows(conn, DAILY, {"ws": ws, "start": start, "end": end, "tz": tz})
+def moves(conn: Connection[Any], ws: UUID, start: datetime, end: datetime) -> list[Move]:
+    """Each task's moves in the window as one row: a week of them is one row per task."""
+    sql = MOVES if on_bucket(start, end) else MOVES_OF_FACTS
+    return _tuples(conn, sql, {"ws": ws, "start": start, "end": end})
+
+
+def daily(
+    conn: Connection[Any], ws: UUID, start: datetime, end: datetime, tz: str, bounds: Sequence[datetime]
+) -> dict[Any, Row]:
+    """Counts per local day of the window (weekly trends); ``bounds``: where its days start and end."""
+    sql = DAILY if on_bucket(start, end, *bounds) else DAILY_OF_FACTS
+    rows = _rows(conn, sql, {"ws": ws, "start": start, "end": end, "tz": tz})
     return {r.pop("day"): r for r in rows}
 
 
 def states(conn: Connection[Any], ws: UUID, kind: str, at: datetime) -> list[Row]:
-    """The latest fact of each entity of ``kind`` before ``at``: its state as of then."""
-    return _rows(
-        conn,
-        "SELECT e.id AS entity_id, f.occurred_at, f.data FROM briefs.entity e CROSS JOIN LATERAL ("
-        " SELECT occurred_at, data FROM briefs.fact WHERE workspace_id = e.workspace_id AND kind = e.kind"
-        " AND entity_id = e.id AND occurred_at < %s ORDER BY occurred_at DESC, position DESC LIMIT 1) f"
-        " WHERE e.workspace_id = %s AND e.kind = %s",
-        (at, ws, kind),
-    )
-
-
-def task_states(conn: Connection[Any], ws: UUID, at: datetime) -> list[Row]:
-    """``states`` of tasks, read as plain columns (every task of the workspace: no json to decode)."""
-    rows = _rows(
-        conn,
-        "SELECT e.id AS entity_id, f.occurred_at, f.data->>'title' AS title, f.data->>'status' AS status,"
-        " (f.data->>'deleted')::boolean AS deleted,"
-        " ARRAY(SELECT jsonb_array_elements_text(f.data->'depends_on')) AS depends_on"
-        " FROM briefs.entity e CROSS JOIN LATERAL ("
-        " SELECT occurred_at, data FROM briefs.fact WHERE workspace_id = e.workspace_id AND kind = e.kind"
-        " AND entity_id = e.id AND occurred_at < %s ORDER BY occurred_at DESC, position DESC LIMIT 1) f"
-        " WHERE e.workspace_id = %s AND e.kind = 'task'",
-        (at, ws),
-    )
-    return [{"entity_id": r["entity_id"], "occurred_at": r["occurred_at"],
-             "data": {"title": r["title"], "status": r["status"], "deleted": r["deleted"],
-                      "depends_on": r["depends_on"]}} for r in rows]
-
-
-def since(
-    conn: Connection[Any], ws: UUID, ids: list[UUID], status: str, at: datetime
-) -> dict[UUID, datetime]:
-    """When each proposal last moved to ``status`` before ``at``."""
-    rows = _rows(
-        conn,
-        "SELECT entity_id, max(occurred_at) AS at FROM briefs.fact WHERE workspace_id = %s"
-        " AND kind = 'proposal' AND entity_id = ANY(%s) AND data->>'status' = %s AND occurred_at < %s"
-        " GROUP BY entity_id",
-        (ws, ids, status, at),
-    )
-    return {r["entity_id"]: r["at"] for r in rows}
+    """The state of each ``kind`` (task or proposal) as of ``at``: its latest fact before then."""
+    sql = STATES if on_bucket(at) else STATES_OF_FACTS
+    if kind == "proposal":
+        return [{"entity_id": r[0], "occurred_at": r[1], "data": {"title": r[2], "status": r[3]}}
+                for r in _tuples(conn, sql, {"ws": ws, "kind": kind, "at": at})]
+    return [{"entity_id": r[0], "data": {"title": r[2], "status": r[3], "deleted": r[4], "depends_on": r[5]}}
+            for r in _tuples(conn, sql, {"ws": ws, "kind": kind, "at": at})]
 
 
 def spec_scores(conn: Connection[Any], ws: UUID, at: datetime) -> dict[UUID, float | None]:

@@ -4,7 +4,8 @@ A brief for a day reads the facts of its window and the latest fact of each enti
 the window's end (the state "as of" then), so it never folds the log. Facts carry what the
 brief shows as it was at the time (titles, a task's dependencies), taken from the
 projection's own copy of each entity: a fact is a function of the log up to its position,
-so a replay writes the same rows as the runner did batch by batch.
+so a replay writes the same rows as the runner did batch by batch. Each fact is also folded
+into quarter-hour summaries (``brief_summaries``), which is what most windows read.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from stratum.domain.proposal import Proposal, Transition
 from stratum.domain.spec import Spec
 from stratum.domain.task import Task
 from stratum.domain.workspace import Workspace
+from stratum.projections.brief_summaries import Summaries
 
 NAME = "briefs"
 Row = dict[str, Any]
@@ -84,6 +86,7 @@ class Batch:
         self.changed: set[UUID] = set()
         self.workspaces: dict[str, str] = {}
         self.facts: list[Row] = []
+        self.summaries = Summaries()
 
     def prefetch(self, events: Sequence[tuple[int, Any]]) -> None:
         later: list[Any] = [e for _, e in events if isinstance(e, LATER_EVENTS)]
@@ -107,9 +110,10 @@ class Batch:
         return None
 
     def fact(self, position: int, e: Any, kind: str, data: Row) -> None:
-        self.facts.append({"position": position, "workspace_id": str(e.workspace_id),
-                           "occurred_at": e.timestamp.isoformat(), "kind": kind,
-                           "entity_id": str(e.originator_id), "data": data})
+        ws, eid, occurred_at = str(e.workspace_id), str(e.originator_id), e.timestamp.isoformat()
+        self.facts.append({"position": position, "workspace_id": ws, "occurred_at": occurred_at, "kind": kind,
+                           "entity_id": eid, "data": data})
+        self.summaries.add(position, e.timestamp, occurred_at, kind, ws, eid, data)
 
     def fold(self, position: int, e: Any) -> None:
         if isinstance(e, Workspace.Created | Workspace.TimeZoneChanged):
@@ -155,6 +159,7 @@ class Batch:
             self.conn.execute(UPSERT_ENTITIES, (json.dumps(rows),))
         if self.facts:
             self.conn.execute(INSERT_FACTS, (json.dumps(self.facts),))
+        self.summaries.write(self.conn)
 
 
 class BriefsProjection:

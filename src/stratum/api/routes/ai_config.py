@@ -25,6 +25,8 @@ def _body(settings: AiSettings, version: int) -> dict[str, Any]:
         "scope_overflow": settings.scope_overflow,
         "require_four_eyes": settings.require_four_eyes,
         "auto_apply_high_confidence": settings.auto_apply_high_confidence,
+        "monthly_ai_token_quota": settings.monthly_ai_token_quota,
+        "monthly_ai_cost_quota": settings.monthly_ai_cost_quota,
         "version": version,
     }
 

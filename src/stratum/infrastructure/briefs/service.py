@@ -61,21 +61,23 @@ class BriefService:
 
     def compute(self, ws: UUID, w: Window) -> dict[str, Any]:
         with self.pool.connection() as conn:
-            proposals = views.states(conn, ws, "proposal", w.end)
-            waiting = [p["entity_id"] for p in proposals if p["data"]["status"] == "validated"]
             inputs = Inputs(
                 facts=views.facts(conn, ws, w.start, w.end),
-                proposals=proposals,
-                tasks=views.task_states(conn, ws, w.end),
-                awaiting_since=views.since(conn, ws, waiting, "validated", w.end) if waiting else {},
+                moves=views.moves(conn, ws, w.start, w.end),
+                proposals=views.states(conn, ws, "proposal", w.end),
+                tasks=views.states(conn, ws, "task", w.end),
+                # A validated proposal's state as of the end is its latest fact, the move to
+                # validated itself: compose takes "since" from it, no second query needed.
+                awaiting_since={},
                 scores_before=views.spec_scores(conn, ws, w.start),
                 scores_after=views.spec_scores(conn, ws, w.end),
                 outcomes_before=views.test_outcomes(conn, ws, w.start),
                 outcomes_after=views.test_outcomes(conn, ws, w.end),
             )
             if w.kind == "weekly":
-                inputs.daily = views.daily(conn, ws, w.start, w.end, w.time_zone)
-                inputs.daily_scores = {d: views.spec_scores(conn, ws, w.day_end(d)) for d in w.days()}
+                ends = {d: w.day_end(d) for d in w.days()}
+                inputs.daily = views.daily(conn, ws, w.start, w.end, w.time_zone, list(ends.values()))
+                inputs.daily_scores = {d: views.spec_scores(conn, ws, end) for d, end in ends.items()}
         body = compose(w, inputs, partial=w.end > self.clock())
         body["markdown"] = markdown(body)
         return body

@@ -29,7 +29,7 @@ from typing import Any
 from uuid import UUID
 
 from stratum.application.store import EventLog
-from stratum.domain.rag import chunk_markdown, redact
+from stratum.domain.rag.document import spec_document, task_document
 from stratum.domain.spec import Spec
 from stratum.domain.task import Task
 from stratum.errors import NotFound
@@ -68,20 +68,14 @@ class RagIndexer:
             return None
         tier = tier_of(entity)
         if isinstance(entity, Spec):
-            title = redact(entity.title)
-            body = redact(entity.body)
-            chunks = chunk_markdown(
-                body.text, title=title.text, requirement_uids=[r.uid for r in entity.requirements],
-                budget=self.budget,
+            document = spec_document(
+                entity.title, entity.body, [r.uid for r in entity.requirements], self.budget
             )
-            redactions, spec_id = title.total + body.total, entity.id
+            spec_id = entity.id
         else:
-            title = redact(entity.title)
-            body = redact(entity.description)
-            chunks = chunk_markdown(body.text, title=title.text, budget=self.budget)
-            if not chunks:
-                chunks = chunk_markdown(title.text, budget=self.budget)
-            redactions, spec_id = title.total + body.total, entity.spec_id
+            document = task_document(entity.title, entity.description, self.budget)
+            spec_id = entity.spec_id
+        chunks, redactions = document.chunks, document.redactions
         model = self.embedder.model
         rows = tuple(
             ChunkRow(

@@ -257,7 +257,7 @@ fused AS MATERIALIZED (
 )
 SELECT g.generation, c.id AS chunk_id, d.entity_type, d.entity_id, d.entity_version, d.spec_id,
        c.requirement_uid, c.heading_path, c.text, f.score,
-       coalesce(j.entity_version > d.entity_version, false) AS stale
+       (d.stale OR coalesce(j.entity_version > d.entity_version, false)) AS stale
 FROM g
 LEFT JOIN fused f ON true
 LEFT JOIN rag.rag_chunk c ON c.id = f.id

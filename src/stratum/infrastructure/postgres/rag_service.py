@@ -121,6 +121,10 @@ class RagService:
         self._touch([h["chunk_id"] for h in hits])
         return {"hits": hits, "took_ms": round(took, 2), "generation": generation}
 
+    def mark_stale(self, workspace_id: UUID, stale: Sequence[tuple[str, UUID, int]]) -> int:
+        """Flag documents the agent found out of date and queue them again (see RagStore)."""
+        return self.store.mark_stale(workspace_id, stale)
+
     def status(self, workspace_id: UUID) -> dict[str, Any]:
         s = self.store.status(workspace_id)
         head = int(s["head"])

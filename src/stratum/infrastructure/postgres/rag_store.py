@@ -185,6 +185,42 @@ class RagStore:
             ).fetchall()
         return [Job(**r) for r in sorted(rows, key=lambda r: r["position"])]
 
+    def mark_stale(self, workspace_id: UUID, stale: Sequence[tuple[str, UUID, int]]) -> int:
+        """Flag the live documents of these ``(entity_type, entity_id, live_version)`` as out of
+        date and queue each entity again at its live version (never lowering a queued one).
+
+        For what the agent's context builder finds: a chunk whose text is no longer the
+        entity's. The worker rewrites a flagged document even when its version has not moved.
+        """
+        if not stale:
+            return 0
+        ids = [entity_id for _, entity_id, _ in stale]
+        with self.connection() as conn, conn.transaction():
+            conn.execute(
+                "UPDATE rag.rag_document SET stale = true WHERE workspace_id = %s AND entity_id = ANY(%s)"
+                " AND NOT stale",
+                (workspace_id, ids),
+            )
+            position = conn.execute(
+                "SELECT coalesce(max(position), 0) AS p FROM rag_jobs.rag_index_job"
+                " WHERE entity_id = ANY(%s)",
+                (ids,),
+            ).fetchone()
+            queued = conn.execute(
+                "INSERT INTO rag_jobs.rag_index_job"
+                " (entity_id, workspace_id, entity_type, entity_version, position, status, attempts)"
+                " SELECT e.id, %s, e.kind, e.version, %s, 'pending', 0"
+                " FROM unnest(%s::uuid[], %s::text[], %s::int[]) AS e(id, kind, version)"
+                " ON CONFLICT (entity_id) DO UPDATE SET"
+                "  entity_version = greatest(rag_index_job.entity_version, EXCLUDED.entity_version),"
+                "  status = 'pending', attempts = 0, error = NULL, dispatched_at = NULL,"
+                "  updated_at = now()"
+                " WHERE rag_index_job.status NOT IN ('pending', 'running')",
+                (workspace_id, int(position["p"]) if position else 0, ids,
+                 [kind for kind, _, _ in stale], [version for _, _, version in stale]),
+            )
+            return queued.rowcount
+
     def finish(self, job: Job, error: str | None = None, max_attempts: int = 5) -> None:
         """Done (or failed) unless a newer version was queued meanwhile: then it stays pending
         (the projection's upsert reset it), and the next dispatch picks it up."""
@@ -462,12 +498,16 @@ def _plan(
             if document is not None and archived and document.tier != "cold":
                 document = replace(document, tier="cold")
             h = held.get((g, w.entity_id))
-            if h is not None and h["entity_version"] >= w.version:
+            # A document the agent found diverging from its entity is rewritten even at its version.
+            if h is not None and (
+                h["entity_version"] > w.version or (h["entity_version"] == w.version and not h["stale"])
+            ):
                 out.append("stale")
                 continue
             if (
                 h is not None and document is not None
                 and bytes(h["content_hash"]) == document.content_hash
+                and not h["stale"]
                 # Pruned by the cap: an unchanged version does not bring it back.
                 and (h["tier"] == document.tier or (h["pruned_at"] is not None and document.tier != "cold"))
             ):
@@ -561,7 +601,8 @@ _ARCHIVED_MANY = "SELECT DISTINCT originator_id FROM event_log WHERE originator_
 # The entity's documents in every generation of the workspace (a retired one included: a
 # building generation inherits when the entity was last used from the live one).
 _HELD = """
-SELECT d.id, d.generation, d.entity_id, d.entity_version, d.content_hash, d.tier, d.pruned_at, d.last_used_at
+SELECT d.id, d.generation, d.entity_id, d.entity_version, d.content_hash, d.tier, d.pruned_at, d.last_used_at,
+       d.stale
 FROM rag.rag_document d
 WHERE d.workspace_id = %s
   AND d.generation IN (SELECT generation FROM rag.rag_generation WHERE workspace_id = %s)

@@ -1,0 +1,3 @@
+DROP SCHEMA ai_ledger CASCADE;
+DROP SCHEMA ai CASCADE;
+ALTER TABLE rag.rag_document DROP COLUMN stale;
