@@ -27,6 +27,8 @@ KNOWN_OPERATIONS = {
     "listEvents", "streamEvents", "createToken", "revokeToken", "health",
     "ingestTestResults", "putRequirementTests", "getRequirementTests", "getQaSpec", "getQaHeatmap",
     "getQaSummary", "getMorningBrief", "getWeeklyReport",
+    "listPrompts", "getPrompt", "addPromptVersion", "activatePromptVersion", "rollBackPrompt",
+    "agentCommand", "agentSuggest", "agentChat", "getAiUsage",
 }
 PUBLIC_OPERATIONS = {"health"}
 # Bodies whose validity the schema alone cannot express (an action's data depends on its op).
@@ -36,12 +38,16 @@ EXAMPLES = {
     ]},
     # The spec keeps its requirements, so routes naming one (…/requirements/{uid}/…) still find it.
     "updateSpec": lambda ids: {"title": "probed", "body": OPENSPEC},
+    # Texts the offline agent understands: a generated one is usually (rightly) a 422.
+    "agentCommand": lambda ids: {"text": f'create a task "Probe" for spec {ids["spec_id"]}'},
+    "agentSuggest": lambda ids: {"text": f'create a task "Probe" for spec {ids["spec_id"]}'},
+    "agentChat": lambda ids: {"message": "What does the system do at login?"},
 }
 
 
 # Path parameters that are not ids of objects: every spec numbers its own requirements, so
 # the probes' specs (OPENSPEC) all have REQ-001.
-PATH_DEFAULTS = {"uid": "REQ-001"}
+PATH_DEFAULTS = {"uid": "REQ-001", "name": "command"}
 # Bodies that are not JSON, by media type: a JUnit report naming a requirement of the probe's spec.
 RAW_BODIES = {
     "application/xml":

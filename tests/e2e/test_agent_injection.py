@@ -89,6 +89,8 @@ def scene(serve: Callable[..., Any], evil: LlmServer) -> Iterator[dict[str, Any]
         server = serve(
             ai_command_providers=["openai", "local"], ai_chat_providers=["openai", "local"],
             ai_openai_base_url=model.openai_url, ai_openai_api_key="sk-test", ai_max_attempts=1,
+            # The breaker would soon cut off a model this bad; keep asking it, it is the test.
+            ai_breaker_failures=1000,
         )
         with runtime(server.container), server.client(token(server.container, None, "admin")) as api:
             ws = create_workspace(api, "Acme")["id"]
@@ -105,7 +107,9 @@ def scene(serve: Callable[..., Any], evil: LlmServer) -> Iterator[dict[str, Any]
             r = api.put("/v1/admin/kill-switches", json={
                 "scope": "workspace", "target": other["id"], "engaged": True, "reason": "frozen for audit"})
             assert r.status_code == 200, r.text
-            yield {"api": api, "ws": ws, "other": other["id"], "specs": specs, "tasks": tasks, "model": model}
+            foreign = {other["id"], foreign_spec["id"], foreign_task["id"]}
+            yield {"api": api, "ws": ws, "other": other["id"], "foreign": foreign, "specs": specs,
+                   "tasks": tasks, "model": model}
 
 
 def _state(api: httpx.Client, ws: str) -> dict[str, int]:
@@ -141,7 +145,7 @@ def test_an_obedient_model_fed_injected_specs_changes_nothing_and_reaches_nothin
     assert {e["type"] for e in new} <= ALLOWED_EVENTS, {e["type"] for e in new}
     # 0 access outside the workspace: its events, and every id a proposal or answer names.
     assert len(all_events(api, other)) == other_events
-    foreign = set(IDS.findall(json.dumps(all_events(api, other))))
+    foreign = scene["foreign"]
     assert not foreign & set(IDS.findall(json.dumps(proposals)))
     assert not foreign & set(IDS.findall(json.dumps(answers)))
     assert all(c["entity_id"] in before for a in answers for c in a["citations"])

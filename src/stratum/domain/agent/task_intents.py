@@ -148,6 +148,9 @@ def build_depend(intent: Depend, sk: Skeleton, d: Directory) -> Plan:
             raise NotUnderstood(
                 f"{quoted(other.title)} already depends on {quoted(task.title)}: that would be a cycle."
             )
+    if any(dep not in d.tasks_by_id for dep in task.depends_on):
+        # The update replaces the whole list, and one the agent cannot see must not be lost.
+        raise NotUnderstood(f"Task {quoted(task.title)} depends on tasks not in view; edit it directly.")
     combined = merged(tuple(str(u) for u in task.depends_on), [str(t.id) for t in new], str)
     if len(combined) == len(task.depends_on):
         raise NotUnderstood(f"Task {quoted(task.title)} already depends on that.")

@@ -23,7 +23,7 @@ class LocalModel:
     remote = False
 
     async def complete(self, request: ModelRequest, timeout: float) -> ModelReply:
-        data = self.answer(request)
+        data = self.reply(request)
         raw = json.dumps(data, sort_keys=True)
         return ModelReply(
             data=data,
@@ -34,7 +34,8 @@ class LocalModel:
         )
 
     @staticmethod
-    def answer(request: ModelRequest) -> Mapping[str, Any]:
+    def reply(request: ModelRequest) -> Mapping[str, Any]:
+        """The answer's JSON, by task type; the rendered prompt is never read."""
         if request.task == "command":
             return interpret(request.text, request.context)
         if request.task == "chat":
