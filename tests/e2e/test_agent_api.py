@@ -181,3 +181,19 @@ def test_ai_usage_lists_calls_by_day_provider_and_model_with_the_quota(
     assert_problem(api.get(f"/v1/workspaces/{acme.id}/ai/usage", params={"from": "2026-13-01"}), 422)
     assert_problem(api.get(f"/v1/workspaces/{acme.id}/ai/usage",
                            params={"from": "2026-02-01", "to": "2026-01-01"}), 422)
+
+
+def test_a_retried_command_with_its_idempotency_key_drafts_one_proposal(
+    api: httpx.Client, acme: Workspace
+) -> None:
+    url = f"/v1/workspaces/{acme.id}/agent/command"
+    headers = {"Idempotency-Key": "agent-retry-1"}
+    first = api.post(url, json={"text": CREATE}, headers=headers)
+    again = api.post(url, json={"text": CREATE}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["proposal"]["id"] == first.json()["proposal"]["id"]
+    listed = api.get(f"/v1/workspaces/{acme.id}/proposals").json()["items"]
+    assert [p["id"] for p in listed] == [first.json()["proposal"]["id"]]
+    other = api.post(url, json={"text": CREATE + " and FR-002"}, headers=headers)
+    assert_problem(other, 422, "IDEMPOTENCY_KEY_REUSED")

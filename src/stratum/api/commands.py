@@ -30,7 +30,7 @@ def meta_of(request: Request, p: Principal) -> Meta:
     )
 
 
-def _replayed(c: Container, p: Principal, idem: IdemKey) -> JSONResponse | None:
+def replayed(c: Container, p: Principal, idem: IdemKey) -> JSONResponse | None:
     stored = c.idempotency.get(str(p.token.id), idem.key)
     if stored is None:
         return None
@@ -53,7 +53,7 @@ def run(
     render: Render,
     status: int = 200,
 ) -> JSONResponse:
-    if idem is not None and (replay := _replayed(c, p, idem)) is not None:
+    if idem is not None and (replay := replayed(c, p, idem)) is not None:
         return replay
     idempotency = None
     if idem is not None:
@@ -65,7 +65,7 @@ def run(
         aggregate, position = command(Ctx(meta_of(request, p), idempotency))
     except IdempotencyRace:
         assert idem is not None
-        replay = _replayed(c, p, idem)
+        replay = replayed(c, p, idem)
         if replay is None:
             raise
         return replay

@@ -145,9 +145,10 @@ class AgentCommands:
                                             answer, [str(p.id) for p in drafted])],
         )
         proposal = proposals[0]
+        plain = Ctx(meta, None, ctx.features)  # the Idempotency-Key went with the draft
         for p in proposals:
             try:
-                validated, position = self.proposals.validate(agent_ctx, ws, p.id)
+                validated, position = self.proposals.validate(plain, ws, p.id)
             except (RuleViolation, ProposalStale):
                 validated = self.proposals.get(ws, p.id)  # invalid or stale: shown as such
             if p.id == proposal.id:

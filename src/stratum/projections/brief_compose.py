@@ -15,6 +15,9 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 Row = dict[str, Any]
+# (id, time of its latest fact, title, status) and (id, title, status, ids it depends on or None).
+ProposalState = tuple[Any, datetime, str, str]
+TaskState = tuple[Any, str, str, Sequence[str] | None]
 FAILING = frozenset({"failed", "error"})
 # An approval waiting longer than this at the window's end is reported as a risk.
 APPROVAL_WAIT = timedelta(days=2)
@@ -58,9 +61,10 @@ class Inputs:
     """What the service reads for one window (``brief_views``)."""
 
     facts: list[Row]
-    proposals: list[Row]  # states as of the window's end
-    tasks: list[Row]
-    awaiting_since: dict[UUID, datetime]
+    # States as of the window's end, as rows (a workspace has thousands: no dict per row).
+    proposals: Sequence[ProposalState]
+    tasks: Sequence[TaskState]  # those not deleted
+    awaiting_since: dict[Any, datetime]  # else: since its state's time
     scores_before: dict[UUID, float | None]
     scores_after: dict[UUID, float | None]
     outcomes_before: dict[str, str]
@@ -83,25 +87,24 @@ def _mean(scores: dict[UUID, float | None]) -> float | None:
 
 def _decisions(w: Window, i: Inputs) -> list[Row]:
     out: list[Row] = []
-    waiting: list[tuple[datetime, str, Row]] = sorted(
-        ((i.awaiting_since.get(p["entity_id"]) or p["occurred_at"]), str(p["entity_id"]), p)
-        for p in i.proposals if p["data"]["status"] == "validated"
-    )
-    for at, pid, p in waiting:
-        out.append({"kind": "proposal_awaiting_approval", "id": pid, "title": p["data"]["title"],
+    waiting = sorted(((i.awaiting_since.get(pid) or at), str(pid), title)
+                     for pid, at, title, status in i.proposals if status == "validated")
+    for at, pid, title in waiting:
+        out.append({"kind": "proposal_awaiting_approval", "id": pid, "title": title,
                     "since": _local(at, w.time_zone)})
     stale = [f for f in i.facts if f["kind"] == "proposal" and f["data"]["status"] == "stale"]
     for f in stale:
         out.append({"kind": "proposal_stale", "id": str(f["entity_id"]), "title": f["data"]["title"],
                     "since": _local(f["occurred_at"], w.time_zone)})
-    tasks = {str(t["entity_id"]): t["data"] for t in i.tasks if not t["data"]["deleted"]}
+    statuses = {str(tid): status for tid, _, status, _ in i.tasks}
     blocked = []
-    for tid, t in tasks.items():
-        if t["status"] == "done":
+    for tid, title, status, depends_on in i.tasks:
+        if status == "done":
             continue
-        waiting_on = sorted(d for d in t["depends_on"] if d in tasks and tasks[d]["status"] != "done")
-        if t["status"] == "blocked" or waiting_on:
-            blocked.append((t["title"], tid, t["status"], waiting_on))
+        # A dependency that is not there (deleted, or not created yet) keeps nothing waiting.
+        waiting_on = sorted(d for d in depends_on or () if statuses.get(d, "done") != "done")
+        if status == "blocked" or waiting_on:
+            blocked.append((title, str(tid), status, waiting_on))
     for title, tid, status, waiting_on in sorted(blocked):
         out.append({"kind": "task_blocked", "id": tid, "title": title, "status": status,
                     "waiting_on": waiting_on})
@@ -113,7 +116,9 @@ def _changes(w: Window, facts: Sequence[Row], moves: Sequence[tuple[Any, ...]] =
     (its first ``from``, last ``to``, the number of ``moves``, and whether it left ``done``)."""
     specs: dict[str, Row] = {}
     moved: dict[str, Row] = {}
-    out: list[tuple[int, Row]] = []  # (position of the entity's first change, entry)
+    # Entries and the position of each one's first change, apart: no tuple per entry to sort by.
+    out: list[Row] = []
+    first: list[int] = []
     for f in facts:
         d, eid, at = f["data"], str(f["entity_id"]), _local(f["occurred_at"], w.time_zone)
         if f["kind"] == "spec":
@@ -122,7 +127,8 @@ def _changes(w: Window, facts: Sequence[Row], moves: Sequence[tuple[Any, ...]] =
                 entry = specs[eid] = {"kind": "spec_revised", "id": eid, "title": d["title"],
                                       "created": False, "added": [], "modified": [], "renamed": [],
                                       "removed": []}
-                out.append((f["position"], entry))
+                out.append(entry)
+                first.append(f["position"])
             entry["title"] = d["title"]
             if d["change"] == "created":
                 entry["created"] = True
@@ -136,22 +142,19 @@ def _changes(w: Window, facts: Sequence[Row], moves: Sequence[tuple[Any, ...]] =
                 move = moved[eid] = {"kind": "task_moved", "id": eid, "title": d["title"],
                                      "from": d["moved"]["from"], "to": d["moved"]["to"], "moves": 0,
                                      "reopened": False, "at": at}
-                out.append((f["position"], move))
+                out.append(move)
+                first.append(f["position"])
             move.update(title=d["title"], to=d["moved"]["to"], at=at, moves=move["moves"] + d.get("moves", 1),
                         reopened=move["reopened"] or d.get("reopened", d["moved"]["from"] == "done"))
         elif f["kind"] == "proposal" and d["status"] in ("applied", "rolled_back"):
-            out.append((f["position"], {"kind": f"proposal_{d['status']}", "id": eid, "title": d["title"],
-                                        "at": at}))
+            out.append({"kind": f"proposal_{d['status']}", "id": eid, "title": d["title"], "at": at})
+            first.append(f["position"])
     tz = ZoneInfo(w.time_zone)
-    out += [(position, {"kind": "task_moved", "id": eid, "title": title, "from": first, "to": last,
-                        "moves": n, "reopened": reopened, "at": when.astimezone(tz).isoformat()})
-            for position, when, eid, title, first, last, n, reopened in moves]
-    out.sort(key=_first)
-    return [entry for _, entry in out]
-
-
-def _first(item: tuple[int, Row]) -> int:
-    return item[0]
+    for position, when, eid, title, from_, to, n, reopened in moves:
+        out.append({"kind": "task_moved", "id": eid, "title": title, "from": from_, "to": to, "moves": n,
+                    "reopened": reopened, "at": when.astimezone(tz).isoformat()})
+        first.append(position)
+    return [out[n] for n in sorted(range(len(out)), key=first.__getitem__)]
 
 
 def _qa(i: Inputs) -> Row:

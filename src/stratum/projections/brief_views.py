@@ -17,6 +17,7 @@ from uuid import UUID
 from psycopg import Connection
 from psycopg.rows import dict_row, tuple_row
 
+from stratum.projections.brief_compose import ProposalState, TaskState
 from stratum.projections.brief_summaries import on_bucket
 
 Row = dict[str, Any]
@@ -82,26 +83,34 @@ DAILY_OF_FACTS = (
     " FROM briefs.fact WHERE workspace_id = %(ws)s AND occurred_at >= %(start)s AND occurred_at < %(end)s"
     " GROUP BY 1"
 )
-_STATE = "title, status, deleted, depends_on"
 # An entity whose last change is before ``at`` is as it is now; only the others are probed.
-# Deleted tasks are left out: a brief shows them nowhere, not even as dependencies.
+# COLUMNS name the state (s) each row reads; deleted tasks are left out (a brief shows them
+# nowhere, not even as dependencies).
 STATES = (
-    f"SELECT entity_id::text, occurred_at, {_STATE} FROM briefs.entity_latest WHERE workspace_id = %(ws)s"
-    " AND kind = %(kind)s AND last_bucket < %(at)s AND deleted IS NOT TRUE"
-    f" UNION ALL SELECT l.entity_id::text, s.occurred_at, s.title, s.status, s.deleted, s.depends_on"
-    f" FROM briefs.entity_latest l CROSS JOIN LATERAL (SELECT occurred_at, {_STATE} FROM briefs.entity_state"
+    "SELECT COLUMNS FROM briefs.entity_latest s WHERE s.workspace_id = %(ws)s AND s.kind = %(kind)s"
+    " AND s.last_bucket < %(at)s AND s.deleted IS NOT TRUE"
+    " UNION ALL SELECT COLUMNS FROM briefs.entity_latest l CROSS JOIN LATERAL"
+    " (SELECT l.entity_id, occurred_at, title, status, deleted, depends_on FROM briefs.entity_state"
     " WHERE entity_id = l.entity_id AND bucket < %(at)s ORDER BY bucket DESC LIMIT 1) s"
     " WHERE l.workspace_id = %(ws)s AND l.kind = %(kind)s AND l.first_bucket < %(at)s"
     " AND l.last_bucket >= %(at)s AND s.deleted IS NOT TRUE"
 )
 STATES_OF_FACTS = (
-    "SELECT e.id::text, f.occurred_at, f.data->>'title', f.data->>'status', (f.data->>'deleted')::boolean,"
+    "SELECT COLUMNS FROM (SELECT e.id AS entity_id, f.occurred_at, f.data->>'title' AS title,"
+    " f.data->>'status' AS status, (f.data->>'deleted')::boolean AS deleted,"
     " CASE WHEN e.kind = 'task' THEN ARRAY(SELECT jsonb_array_elements_text(f.data->'depends_on')) END"
-    " FROM briefs.entity e CROSS JOIN LATERAL ("
+    " AS depends_on FROM briefs.entity e CROSS JOIN LATERAL ("
     " SELECT occurred_at, data FROM briefs.fact WHERE workspace_id = e.workspace_id AND kind = e.kind"
     " AND entity_id = e.id AND occurred_at < %(at)s ORDER BY occurred_at DESC, position DESC LIMIT 1) f"
-    " WHERE e.workspace_id = %(ws)s AND e.kind = %(kind)s"
+    " WHERE e.workspace_id = %(ws)s AND e.kind = %(kind)s) s WHERE s.deleted IS NOT TRUE"
 )
+PROPOSAL_COLUMNS = "s.entity_id::text, s.occurred_at, s.title, s.status"
+# Most tasks depend on nothing: NULL, not an empty list each.
+TASK_COLUMNS = "s.entity_id::text, s.title, s.status, NULLIF(s.depends_on, '{}')"
+
+
+def _states(columns: str, at: datetime) -> str:
+    return (STATES if on_bucket(at) else STATES_OF_FACTS).replace("COLUMNS", columns)
 
 
 def facts(conn: Connection[Any], ws: UUID, start: datetime, end: datetime) -> list[Row]:
@@ -124,14 +133,14 @@ def daily(
     return {r.pop("day"): r for r in rows}
 
 
-def states(conn: Connection[Any], ws: UUID, kind: str, at: datetime) -> list[Row]:
-    """The state of each ``kind`` (task or proposal) as of ``at``: its latest fact before then."""
-    sql = STATES if on_bucket(at) else STATES_OF_FACTS
-    if kind == "proposal":
-        return [{"entity_id": r[0], "occurred_at": r[1], "data": {"title": r[2], "status": r[3]}}
-                for r in _tuples(conn, sql, {"ws": ws, "kind": kind, "at": at})]
-    return [{"entity_id": r[0], "data": {"title": r[2], "status": r[3], "deleted": r[4], "depends_on": r[5]}}
-            for r in _tuples(conn, sql, {"ws": ws, "kind": kind, "at": at})]
+def proposal_states(conn: Connection[Any], ws: UUID, at: datetime) -> list[ProposalState]:
+    """Each proposal as of ``at`` (its latest fact before then)."""
+    return _tuples(conn, _states(PROPOSAL_COLUMNS, at), {"ws": ws, "kind": "proposal", "at": at})
+
+
+def task_states(conn: Connection[Any], ws: UUID, at: datetime) -> list[TaskState]:
+    """Each task not deleted as of ``at`` (its latest fact before then)."""
+    return _tuples(conn, _states(TASK_COLUMNS, at), {"ws": ws, "kind": "task", "at": at})
 
 
 def spec_scores(conn: Connection[Any], ws: UUID, at: datetime) -> dict[UUID, float | None]:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from stratum.projections.brief_compose import Inputs, Window
+from stratum.projections.brief_compose import Inputs, TaskState, Window
 
 TZ = "Europe/Paris"
 SPEC, OTHER_SPEC = UUID(int=1), UUID(int=2)
@@ -50,24 +50,24 @@ def facts() -> list[dict[str, Any]]:
     ]
 
 
-def state(entity: UUID, when: datetime, data: dict[str, Any]) -> dict[str, Any]:
-    return {"entity_id": entity, "occurred_at": when, "data": data}
+def task_state(entity: UUID, title: str, status: str, depends_on: tuple[UUID, ...] = ()) -> TaskState:
+    return (entity, title, status, [str(d) for d in depends_on] or None)
 
 
 def inputs() -> Inputs:
     return Inputs(
         facts=facts(),
         proposals=[
-            state(P_WAIT, at(29, 21, 59), {"title": "Add | pipes", "status": "validated"}),
-            state(P_OLD, at(20, 9), {"title": "Old one", "status": "validated"}),
-            state(P_APPLIED, at(29, 10), {"title": "Rename REQ-002", "status": "applied"}),
-            state(P_STALE, at(29, 11), {"title": "Split auth", "status": "stale"}),
+            (P_WAIT, at(29, 21, 59), "Add | pipes", "validated"),
+            (P_OLD, at(20, 9), "Old one", "validated"),
+            (P_APPLIED, at(29, 10), "Rename REQ-002", "applied"),
+            (P_STALE, at(29, 11), "Split auth", "stale"),
         ],
         tasks=[
-            state(T_BASE, at(20, 9), task("Base", "in_progress")),
-            state(T_DEP, at(20, 9), task("Needs base", "todo", (T_BASE,))),
-            state(T_BLOCKED, at(29, 12), task("Wire SSO", "blocked", (T_DEP,))),
-            state(T_DONE, at(29, 14), task("Ship [beta]", "in_progress")),
+            task_state(T_BASE, "Base", "in_progress"),
+            task_state(T_DEP, "Needs base", "todo", (T_BASE,)),
+            task_state(T_BLOCKED, "Wire SSO", "blocked", (T_DEP,)),
+            task_state(T_DONE, "Ship [beta]", "in_progress"),
         ],
         awaiting_since={P_WAIT: at(29, 21, 59), P_OLD: at(20, 9)},
         scores_before={SPEC: 0.5, OTHER_SPEC: None},

@@ -25,12 +25,12 @@ from starlette.concurrency import run_in_threadpool
 
 from stratum.api import representations as rep
 from stratum.api.agent_schemas import AgentChatBody, AgentCommandBody
-from stratum.api.commands import meta_of
-from stratum.api.deps import ContainerDep, Principal, Reader, scoped, workspace_of
+from stratum.api.commands import meta_of, replayed
+from stratum.api.deps import ContainerDep, IdemDep, IdemKey, Principal, Reader, scoped, workspace_of
 from stratum.api.problems import problem_body
-from stratum.application.store import Ctx
+from stratum.application.store import Ctx, Idempotency
 from stratum.bootstrap import Container
-from stratum.errors import AiQuotaExceeded, AiUnavailable, InvalidModelOutput, StratumError
+from stratum.errors import AiQuotaExceeded, AiUnavailable, IdempotencyRace, InvalidModelOutput, StratumError
 from stratum.infrastructure.agent_factory import Agent
 
 router = APIRouter(prefix="/v1/workspaces/{ws}/agent", tags=["agent"])
@@ -52,10 +52,12 @@ def _count(request: Request, endpoint: str, provider: str, degraded: bool) -> No
 
 
 async def _command(
-    ws: UUID, body: AgentCommandBody, request: Request, c: Container, p: Principal
+    ws: UUID, body: AgentCommandBody, request: Request, c: Container, p: Principal, idem: IdemKey | None
 ) -> JSONResponse:
     start = time.perf_counter()
     ws = workspace_of(p, ws)
+    if idem is not None and (replay := await run_in_threadpool(replayed, c, p, idem)) is not None:
+        return replay  # no model call, no second proposal
     agent = _agent(c).commands
     ctx = Ctx(meta_of(request, p))
     prepared = await run_in_threadpool(agent.prepare, ws, body.text)
@@ -70,7 +72,20 @@ async def _command(
             "workspace_id": str(ws), "code": e.code, "calls": len(calls), "actor": p.actor,
         })
         raise
-    result = await run_in_threadpool(agent.draft, ctx, ws, body.text, prepared, answer)
+    if idem is not None:
+        # Stored with the draft, in its transaction: a retry gets the proposal as drafted.
+        def stored(proposal: Any) -> tuple[int, dict[str, Any]]:
+            return 201, _payload(c, proposal, answer, prepared.prompt.version, answer.latency_ms)
+
+        ctx = Ctx(ctx.meta, Idempotency(str(p.token.id), idem.key, idem.fingerprint, stored))
+    try:
+        result = await run_in_threadpool(agent.draft, ctx, ws, body.text, prepared, answer)
+    except IdempotencyRace:
+        assert idem is not None
+        replay = await run_in_threadpool(replayed, c, p, idem)
+        if replay is None:
+            raise
+        return replay
     latency = round((time.perf_counter() - start) * 1000, 2)
     _count(request, "command", answer.provider, answer.degraded)
     command_log.info("agent command", extra={
@@ -78,31 +93,37 @@ async def _command(
         "provider": answer.provider, "model": answer.model, "degraded": answer.degraded,
         "latency_ms": latency, "prompt_version": prepared.prompt.version, "actor": p.actor,
     })
-    proposal = result.proposal
     payload = {
-        "proposal": rep.proposal(proposal, c.proposals.gate(proposal)),
-        "provider": answer.provider, "model": answer.model, "latency_ms": latency,
-        "degraded": answer.degraded, "prompt_version": prepared.prompt.version, "position": result.position,
+        **_payload(c, result.proposal, answer, prepared.prompt.version, latency),
+        "position": result.position,
     }
     # After the response: whether this prompt version now does worse than the one before.
     drift = BackgroundTask(_agent(c).drift.maybe_check, ws, "command")
     return JSONResponse(payload, 201, headers={"Stratum-Position": str(result.position)}, background=drift)
 
 
+def _payload(c: Container, proposal: Any, answer: Any, prompt_version: int, latency: float) -> dict[str, Any]:
+    return {
+        "proposal": rep.proposal(proposal, c.proposals.gate(proposal)),
+        "provider": answer.provider, "model": answer.model, "latency_ms": latency,
+        "degraded": answer.degraded, "prompt_version": prompt_version,
+    }
+
+
 @router.post("/command", status_code=201, operation_id="agentCommand")
 async def agent_command(
-    ws: UUID, body: AgentCommandBody, request: Request, c: ContainerDep, p: AgentScope
+    ws: UUID, body: AgentCommandBody, request: Request, c: ContainerDep, p: AgentScope, idem: IdemDep
 ) -> JSONResponse:
     """Turn an instruction into a draft proposal, validated; never a direct change."""
-    return await _command(ws, body, request, c, p)
+    return await _command(ws, body, request, c, p, idem)
 
 
 @router.post("/suggest", status_code=201, operation_id="agentSuggest", deprecated=True)
 async def agent_suggest(
-    ws: UUID, body: AgentCommandBody, request: Request, c: ContainerDep, p: AgentScope
+    ws: UUID, body: AgentCommandBody, request: Request, c: ContainerDep, p: AgentScope, idem: IdemDep
 ) -> JSONResponse:
     """The old name of ``agent/command``; answers the same, with a Deprecation header."""
-    response = await _command(ws, body, request, c, p)
+    response = await _command(ws, body, request, c, p, idem)
     response.headers["Deprecation"] = "true"
     response.headers["Link"] = f'</v1/workspaces/{ws}/agent/command>; rel="successor-version"'
     return response

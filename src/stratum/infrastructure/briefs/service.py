@@ -64,8 +64,8 @@ class BriefService:
             inputs = Inputs(
                 facts=views.facts(conn, ws, w.start, w.end),
                 moves=views.moves(conn, ws, w.start, w.end),
-                proposals=views.states(conn, ws, "proposal", w.end),
-                tasks=views.states(conn, ws, "task", w.end),
+                proposals=views.proposal_states(conn, ws, w.end),
+                tasks=views.task_states(conn, ws, w.end),
                 # A validated proposal's state as of the end is its latest fact, the move to
                 # validated itself: compose takes "since" from it, no second query needed.
                 awaiting_since={},
