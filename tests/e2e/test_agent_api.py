@@ -8,7 +8,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.agent_support import Workspace, indexed_workspace, runtime, stream_chat, token
+from tests.e2e.agent_support import (
+    Workspace,
+    indexed_workspace,
+    runtime,
+    stream_chat,
+    token,
+    wait_indexed,
+)
 from tests.e2e.support import assert_problem, log_head
 
 CREATE = 'create a task "Generate invoices" for spec Billing covering FR-001'
@@ -197,3 +204,31 @@ def test_a_retried_command_with_its_idempotency_key_drafts_one_proposal(
     assert [p["id"] for p in listed] == [first.json()["proposal"]["id"]]
     other = api.post(url, json={"text": CREATE + " and FR-002"}, headers=headers)
     assert_problem(other, 422, "IDEMPOTENCY_KEY_REUSED")
+
+
+def test_chat_cites_the_live_text_of_a_spec_the_index_has_not_caught_up_with(
+    api: httpx.Client, live_server: Any
+) -> None:
+    container = live_server.container
+    with runtime(container):
+        acme = indexed_workspace(api, container)
+    # The worker is stopped: the revision below is not indexed yet.
+    spec = acme.billing
+    revised = spec["body"].replace("at the end of every billing period", "on the first day of each month")
+    r = api.patch(f"/v1/workspaces/{acme.id}/specs/{spec['id']}", json={"body": revised},
+                  headers={"If-Match": f'"{spec["version"]}"'})
+    assert r.status_code == 200, r.text
+    question = {"message": "When does the system generate an invoice?"}
+    # The chat's context reads the live spec from the core view: wait until it has the revision.
+    api.get(f"/v1/workspaces/{acme.id}/specs/{spec['id']}",
+            params={"min_position": r.headers["Stratum-Position"]})
+    body = api.post(f"/v1/workspaces/{acme.id}/agent/chat", json=question).json()
+    cited = [c for c in body["citations"] if c["requirement_uid"] == "FR-001"]
+    assert cited and cited[0]["stale"] is True, body
+    assert "first day of each month" in cited[0]["snippet"]
+    assert body["stale_chunks"]
+    with runtime(container):
+        wait_indexed(api, acme.id, 2)
+        body = api.post(f"/v1/workspaces/{acme.id}/agent/chat", json=question).json()
+    cited = [c for c in body["citations"] if c["requirement_uid"] == "FR-001"]
+    assert cited and cited[0]["stale"] is False and "first day of each month" in cited[0]["snippet"]

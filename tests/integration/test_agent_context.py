@@ -7,7 +7,7 @@ from uuid import UUID
 
 import pytest
 
-from tests.integration.support import connect, ctx, scalar
+from tests.integration.support import connect, ctx, head, scalar, tracking, wait_until
 from tests.integration.test_rag_index import AUTH, BILLING, _index_all
 
 QUESTION = "when is an account locked after failed logins?"
@@ -119,3 +119,26 @@ def test_the_context_stays_within_its_token_budget(indexed: Any) -> None:
     context = small.build(ws, QUESTION)
     assert context.tokens_used <= 60
     assert len(context.chunks) < len(builder.build(ws, QUESTION).chunks)
+
+
+def test_the_cached_directory_follows_every_change_of_specs_and_tasks(indexed: Any) -> None:
+    container, ws, _, _, task = indexed
+    build = container.agent.context.build
+    assert build(ws, "look at Invoicing v2").involved == ()
+    spec, _ = container.specs.create(ctx(), ws, "Invoicing v2", "# Invoicing v2\n")
+    wait_core(container)
+    assert build(ws, "look at Invoicing v2").involved == (spec.id,)
+    container.specs.update(ctx(), ws, spec.id, spec.version, title="Invoicing v3")
+    wait_core(container)
+    assert build(ws, "look at Invoicing v2").involved == ()
+    assert build(ws, "look at Invoicing v3").involved == (spec.id,)
+    container.tasks.update(ctx(), ws, task.id, task.version, status="in_progress")
+    wait_core(container)
+    context = build(ws, "Implement lockout counter")
+    assert context.task(task.id) is not None and context.task(task.id).status == "in_progress"  # type: ignore[union-attr]
+
+
+def wait_core(container: Any) -> None:
+    with connect(container.url) as conn:
+        position = head(conn)
+        wait_until(lambda: tracking(conn) >= position, 10, "the core view")

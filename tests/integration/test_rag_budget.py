@@ -170,6 +170,8 @@ def test_a_spent_budget_defers_new_texts_until_next_month(build_container: Any, 
     again, _ = container.specs.create(ctx(), ws.id, "Auth", AUTH)
     _caught_up(container)
     assert rag.run_jobs(_pending(container.url)) == 1
+    # Held back, not failed: no write was tried for it, so nothing logged an error.
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     with connect(container.url) as conn:
         job = conn.execute("SELECT status, attempts, error, dispatched_at > now() FROM rag_jobs.rag_index_job"
                            " WHERE entity_id = %s", (notes.id,)).fetchone()

@@ -15,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import replace
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -46,6 +48,14 @@ TASKS = """
 SELECT id, title, status, version, spec_id, requirement_uids, depends_on
 FROM core.task WHERE workspace_id = %s AND NOT deleted ORDER BY created_position
 """
+SIGNATURE = """
+SELECT (SELECT count(*) FROM core.spec WHERE workspace_id = %s AND NOT deleted) AS specs,
+       (SELECT coalesce(sum(version), 0) FROM core.spec WHERE workspace_id = %s) AS spec_versions,
+       (SELECT count(*) FROM core.task WHERE workspace_id = %s AND NOT deleted) AS tasks,
+       (SELECT coalesce(sum(version), 0) FROM core.task WHERE workspace_id = %s) AS task_versions
+"""
+CACHED_WORKSPACES = 64
+_Directory = tuple[Any, tuple[SpecRef, ...], tuple[TaskRef, ...], tuple["_Name", ...]]
 LIVE_SPECS = "SELECT id, title, body, version, requirements FROM core.spec WHERE workspace_id = %s" \
     " AND id = ANY(%s) AND NOT deleted"
 LIVE_TASKS = "SELECT id, title, description, version FROM core.task WHERE workspace_id = %s" \
@@ -70,13 +80,14 @@ class AgentContextBuilder:
         self.chunk_tokens = chunk_tokens
         self.token_budget = token_budget
         self.chunks = chunks
+        self._cache: OrderedDict[UUID, _Directory] = OrderedDict()
+        self._lock = threading.Lock()
 
     def build(self, ws: UUID, text: str, *, chunks: int | None = None) -> AgentContext:
         wanted = self.chunks if chunks is None else chunks
         with self.connect() as conn:
-            specs = [self._spec_ref(r) for r in conn.execute(SPECS, (ws,)).fetchall()]
-            tasks = [self._task_ref(r) for r in conn.execute(TASKS, (ws,)).fetchall()]
-            involved = _involved(text, specs, tasks)
+            specs, tasks, names = self._directory(conn, ws)
+            involved = _involved(text, names)
             live_specs = self._live(conn, LIVE_SPECS, ws, [i for i in involved if i in {s.id for s in specs}])
         specs = [self._with_body(s, live_specs[s.id]) if s.id in live_specs else s for s in specs]
         hits = self._search(ws, text, wanted)
@@ -88,6 +99,31 @@ class AgentContextBuilder:
         return _within_budget(context, chunk_list)
 
     # -- the directory -------------------------------------------------------------------
+
+    def _directory(
+        self, conn: Connection[Any], ws: UUID
+    ) -> tuple[list[SpecRef], list[TaskRef], tuple[_Name, ...]]:
+        """Every live spec and task, by title; cached until one of them changes.
+
+        The cache key is each table's row count and sum of versions: every event on an entity
+        raises its version, so any change (a delete too) changes the sum, whatever the clocks.
+        """
+        row = conn.execute(SIGNATURE, (ws, ws, ws, ws)).fetchone()
+        key = tuple(row.values()) if isinstance(row, dict) else tuple(row or ())
+        with self._lock:
+            cached = self._cache.get(ws)
+            if cached is not None and cached[0] == key:
+                self._cache.move_to_end(ws)
+                return list(cached[1]), list(cached[2]), cached[3]
+        specs = [self._spec_ref(r) for r in conn.execute(SPECS, (ws,)).fetchall()]
+        tasks = [self._task_ref(r) for r in conn.execute(TASKS, (ws,)).fetchall()]
+        names = _names(specs, tasks)
+        with self._lock:
+            self._cache[ws] = (key, tuple(specs), tuple(tasks), names)
+            self._cache.move_to_end(ws)
+            while len(self._cache) > CACHED_WORKSPACES:
+                self._cache.popitem(last=False)
+        return specs, tasks, names
 
     @staticmethod
     def _spec_ref(r: Row) -> SpecRef:
@@ -192,25 +228,51 @@ def _matching(chunks: Sequence[Chunk], hit: Row) -> Chunk | None:
     return next((c for c in chunks if _digest(c.text) == digest), None)
 
 
-def _involved(text: str, specs: Sequence[SpecRef], tasks: Sequence[TaskRef]) -> list[UUID]:
+def _named(title: str, text: str) -> bool:
+    """``title`` occurs in ``text`` as whole words (plain ``find``: a regex per title would
+    cost more than the rest of the context for a workspace of thousands of entities)."""
+    if len(title) < MIN_TITLE:
+        return False
+    start = text.find(title)
+    while start >= 0:
+        end = start + len(title)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+            return True
+        start = text.find(title, start + 1)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Name:
+    """An entity as the text may name it, normalised once per cached directory."""
+
+    kind: int  # 0 spec, 1 task: specs sort first
+    title: str
+    id: str
+    uids: frozenset[str]
+    entity_id: UUID
+
+
+def _names(specs: Sequence[SpecRef], tasks: Sequence[TaskRef]) -> tuple[_Name, ...]:
+    return (
+        *(_Name(0, _norm(s.title), str(s.id), frozenset(r.uid.upper() for r in s.requirements), s.id)
+          for s in specs),
+        *(_Name(1, _norm(t.title), str(t.id), frozenset(), t.id) for t in tasks),
+    )
+
+
+def _involved(text: str, names: Sequence[_Name]) -> list[UUID]:
     """Entities the text names: by id, by quoted or written-out title, by requirement uid."""
     lowered = _norm(text)
     quoted = {_norm(q) for q in QUOTED_RE.findall(text)}
     ids = {m.lower() for m in UUID_RE.findall(text)}
     uids = {u.upper() for u in re.findall(r"\b[A-Za-z]{1,10}-\d{1,6}\b", text)}
-    found: list[tuple[int, str, str, UUID]] = []
-    entities: Iterable[tuple[int, SpecRef | TaskRef]] = [
-        *((0, s) for s in specs), *((1, t) for t in tasks)
+    found = [
+        (n.kind, n.title, n.id, n.entity_id) for n in names
+        if n.id in ids or n.title in quoted or _named(n.title, lowered) or (uids and n.uids & uids)
     ]
-    for kind, e in entities:
-        title = _norm(e.title)
-        named = str(e.id) in ids or title in quoted or (
-            len(title) >= MIN_TITLE and re.search(rf"(?<!\w){re.escape(title)}(?!\w)", lowered) is not None
-        )
-        if not named and kind == 0 and uids:
-            named = any(r.uid.upper() in uids for r in e.requirements)  # type: ignore[union-attr]
-        if named:
-            found.append((kind, title, str(e.id), e.id))
     return [entity_id for *_, entity_id in sorted(found)[:MAX_INVOLVED]]
 
 

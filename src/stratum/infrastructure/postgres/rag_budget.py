@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -114,6 +114,11 @@ class EmbeddingSpend:
             self._charge(month, charge)
         return admitted
 
+    def waiting(self, entity_ids: Collection[UUID]) -> set[UUID]:
+        """Which of these entities ``admit`` held back (without forgetting it)."""
+        with self._lock:
+            return {e for e in entity_ids if e in self._deferred}
+
     def take_deferred(self, entity_ids: Sequence[UUID]) -> dict[UUID, str]:
         """Which of these entities ``admit`` held back since last asked, and why."""
         with self._lock:
@@ -129,7 +134,7 @@ class EmbeddingSpend:
                 "UPDATE rag_jobs.rag_index_job j SET status = 'pending', attempts = 0, error = d.error,"
                 " leased_until = NULL, dispatched_at = now() + make_interval(secs => %s), updated_at = now()"
                 " FROM unnest(%s::uuid[], %s::text[]) AS d(entity_id, error)"
-                " WHERE j.entity_id = d.entity_id AND j.status IN ('pending', 'failed')",
+                " WHERE j.entity_id = d.entity_id AND j.status IN ('pending', 'running', 'failed')",
                 (self.retry_seconds, list(deferred), list(deferred.values())),
             ).rowcount
 

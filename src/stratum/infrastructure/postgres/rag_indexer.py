@@ -217,8 +217,13 @@ class RagIndexer:
                 self.store.finish_many([j for j, _ in wave.items], error=f"{type(e).__name__}: {e}")
                 return 0
             self.embedded += len(wave.missing)
+        # Documents whose new texts wait for an exhausted budget have no vectors to write:
+        # they stay claimed here, and the service puts their jobs back to pending.
+        waiting = set() if self.spend is None else self.spend.waiting({j.entity_id for j, _ in wave.items})
         by_workspace: dict[UUID, list[tuple[Job, DocumentRow | None]]] = {}
         for job, document in wave.items:
+            if job.entity_id in waiting:
+                continue
             by_workspace.setdefault(job.workspace_id, []).append((job, document))
         done = 0
         for workspace_id, items in by_workspace.items():
