@@ -8,21 +8,14 @@ from uuid import UUID
 import pytest
 
 from tests.integration.support import connect, ctx, head, scalar, tracking, wait_until
-from tests.integration.test_rag_index import AUTH, BILLING, _index_all
+from tests.integration.test_rag_index import _index_all, index_acme
 
 QUESTION = "when is an account locked after failed logins?"
 
 
 @pytest.fixture
 def indexed(container: Any) -> Any:
-    container.start_projections()
-    ws, _ = container.workspaces.create(ctx(), "Acme", allow_draft_tasks=True)
-    auth, _ = container.specs.create(ctx(), ws.id, "Auth", AUTH)
-    billing, _ = container.specs.create(ctx(), ws.id, "Billing", BILLING)
-    task, _ = container.tasks.create(ctx(), ws.id, "Implement lockout counter",
-                                     "Count failed logins per account in Redis.", auth.id)
-    assert _index_all(container) == 3
-    return container, ws.id, auth, billing, task
+    return index_acme(container)
 
 
 def _lockout_chunk(context: Any, spec_id: UUID) -> Any:

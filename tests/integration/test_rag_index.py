@@ -50,6 +50,11 @@ def _index_all(container: Any) -> int:
 
 @pytest.fixture
 def indexed(container: Any) -> Any:
+    return index_acme(container)
+
+
+def index_acme(container: Any) -> Any:
+    """Acme with specs Auth and Billing and one task, indexed: (container, ws, auth, billing, task)."""
     container.start_projections()
     ws, _ = container.workspaces.create(ctx(), "Acme", allow_draft_tasks=True)
     auth, _ = container.specs.create(ctx(), ws.id, "Auth", AUTH)

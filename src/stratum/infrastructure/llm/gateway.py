@@ -98,13 +98,29 @@ class ModelGateway:
         """``sink`` receives every call record, also when no answer comes (for accounting)."""
         start = self.clock()
         calls: list[dict[str, Any]] = [] if sink is None else sink
-        providers = self._providers(ws, full.task)
+        first = len(calls)
+        # The database is never waited on in the event loop: the SLA's timers run there.
+        providers = await asyncio.to_thread(self._providers, ws, full.task)
+        try:
+            return await self._run(ws, full, light, validate, on_status, calls, providers, start)
+        finally:
+            # One charge per request, whatever happened: a quota must count what was sent.
+            await asyncio.to_thread(self._charge, ws, calls[first:])
 
+    def _charge(self, ws: UUID, calls: Sequence[dict[str, Any]]) -> None:
+        providers = self.router.providers
+        remote = [c for c in calls if c["provider"] in providers and providers[c["provider"]].remote]
+        tokens = sum(c["tokens_in"] + c["tokens_out"] for c in remote)
+        if tokens:
+            self.ledger.charge(ws, tokens, sum(c["cost"] for c in remote))
+
+    async def _run(
+        self, ws: UUID, full: ModelRequest, light: ModelRequest, validate: Callable[[ModelReply], T],
+        on_status: Callable[[str], None] | None, calls: list[dict[str, Any]], providers: list[str],
+        start: float,
+    ) -> Answer[T]:
         def record(r: CallRecord) -> None:
             calls.append(_record_dict(r))
-            model = self.router.providers.get(r.provider)
-            if model is not None and model.remote and (r.tokens_in or r.tokens_out):
-                self.ledger.charge(ws, r.tokens_in + r.tokens_out, r.cost)
 
         def route(request: ModelRequest, names: Sequence[str]) -> asyncio.Task[Routed[T]]:
             return asyncio.ensure_future(self.router.complete(
