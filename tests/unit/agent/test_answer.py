@@ -105,3 +105,24 @@ def test_nothing_to_summarise_says_so() -> None:
 def test_chunks_of_any_entity_are_cited_by_their_id() -> None:
     chunk = ContextChunk(42, "task", UUID(int=1), None, "Exports", "Exports are zipped.", 0.1)
     assert ask("are exports zipped?", AgentContext(WORKSPACE, chunks=(chunk,)))["citations"] == [42]
+
+
+def test_a_question_about_a_named_spec_is_answered_by_its_requirements_with_its_chunks_cited() -> None:
+    from uuid import uuid4
+
+    from stratum.domain.agent.answer import answer
+    from stratum.domain.agent.context import AgentContext, ContextChunk, RequirementRef, SpecRef
+
+    spec = SpecRef(uuid4(), "Checkout", "approved", 3, (
+        RequirementRef("REQ-001", "Guest checkout", "The system SHALL let a visitor pay without an account."),
+        RequirementRef("REQ-002", "Saved cards", "The system SHALL remember a card when asked."),
+    ), body="# Checkout")
+    chunk = ContextChunk(7, "spec", spec.id, "REQ-001", "Checkout > Guest checkout", "Pay as guest.", 0.5)
+    other = ContextChunk(8, "spec", uuid4(), None, "Search", "Results are ranked.", 0.4)
+    context = AgentContext(uuid4(), specs=(spec,), involved=(spec.id,), chunks=(other, chunk))
+    reply = answer("What does the checkout spec require?", context)
+    assert reply["answered"] is True and reply["citations"] == [7]
+    assert "REQ-001 Guest checkout" in reply["answer"] and "REQ-002 Saved cards" in reply["answer"]
+    # Not named: the workspace does not say.
+    assert answer("What does the billing spec require?", AgentContext(uuid4(), chunks=(other,)))[
+        "answered"] is False

@@ -27,6 +27,7 @@ from stratum.domain.agent.text import (
 )
 
 MAX_SENTENCES = 3
+MAX_OVERVIEW = 8  # requirements listed when a question names a spec and no sentence answers it
 MAX_SENTENCE_CHARS = 400
 MIN_COVERAGE = 0.25  # share of the question's weight a sentence must carry to be an answer
 KEEP_RATIO = 0.5  # further sentences must score at least this share of the best one
@@ -39,7 +40,8 @@ MAX_SUMMARY_CHARS = 1200
 
 # Words every workspace question uses: they say nothing about which passage answers it.
 _GENERIC_WORDS = """spec specs specification requirement requirements req reqs task tasks workspace project
-    system shall must say says said mean means happen happens happened work works describe described"""
+    system shall must say says said mean means happen happens happened work works describe described
+    require requires required"""
 _GENERIC = frozenset(_GENERIC_WORDS.split())
 
 
@@ -74,6 +76,13 @@ def _extract(message: str, context: AgentContext) -> dict[str, Any]:
     question = clean(message)
     uids = frozenset(uid_key(u) for u in find_uids(question))
     terms = content_stems(UID_RE.sub(" ", question), _GENERIC)
+    named = [spec for i in context.involved if (spec := context.spec(i)) is not None]
+    titles = {t for spec in named for t in content_stems(spec.title, _GENERIC)}
+    if named and not uids and not [t for t in terms if t not in titles]:
+        # The question is only the spec's name ("what does Checkout require?"): its requirements.
+        overview = _overview(context)
+        if overview is not None:
+            return overview
     pool = _sentences(context.chunks[:MAX_CHUNKS])
     weights = _weights(terms, pool)
     total = sum(weights.values()) + UID_WEIGHT * len(uids)
@@ -83,7 +92,7 @@ def _extract(message: str, context: AgentContext) -> dict[str, Any]:
         if score > 0 and total and score / total >= MIN_COVERAGE:
             scored.append((score, s))
     if not scored:
-        return _unanswered(question, terms)
+        return _overview(context) or _unanswered(question, terms)
     scored.sort(key=lambda x: (-x[0], x[1].rank, x[1].position))
     best = scored[0][0]
     chosen: list[_Sentence] = []
@@ -136,6 +145,27 @@ def _score(s: _Sentence, weights: dict[str, float], uids: frozenset[str]) -> flo
     if not score and not (uids & s.uids):
         return 0.0
     return score + UID_WEIGHT * len(uids & s.uids)
+
+
+def _overview(context: AgentContext) -> dict[str, Any] | None:
+    """A spec the question names, answered by its requirements (the live read model), citing
+    the retrieved chunks of that spec: for "what does the Checkout spec ask for?"."""
+    for entity_id in context.involved:
+        spec = context.spec(entity_id)
+        if spec is None or not spec.requirements:
+            continue
+        listed = [
+            f"{r.uid} {r.title}" + (f": {short(sentences(r.text)[0], 200)}" if sentences(r.text) else "")
+            for r in spec.requirements[:MAX_OVERVIEW]
+        ]
+        more = len(spec.requirements) - len(listed)
+        citations = [c.chunk_id for c in context.chunks if c.entity_id == spec.id][:MAX_SENTENCES]
+        markers = "".join(f" [{n + 1}]" for n in range(len(citations)))
+        text = f"{spec.title} has {len(spec.requirements)} requirement(s): " + "; ".join(listed)
+        text += f"; and {more} more" if more > 0 else ""
+        return {"answered": True, "answer": _as_sentence(text) + markers, "citations": citations,
+                "suggested_command": None}
+    return None
 
 
 def _as_sentence(text: str) -> str:
