@@ -54,6 +54,7 @@ def _call_row(e: Any, index: int, call: dict[str, Any]) -> dict[str, Any]:
 
 class AiProjection:
     name = NAME
+    events = (AgentRun.Recorded,)  # the runner decodes no other event for this view
 
     def process(self, conn: Connection[Any], events: Sequence[tuple[int, Any]]) -> None:
         runs: list[dict[str, Any]] = []

@@ -10,6 +10,7 @@ from uuid import UUID
 from psycopg import Connection
 
 from stratum.domain.actions import Action, impacted
+from stratum.domain.events import StratumEvent
 from stratum.domain.proposal import Proposal, Transition
 
 NAME = "proposals"
@@ -49,6 +50,10 @@ def _moved(row: Row, e: Any, position: int) -> None:
 
 class ProposalProjection:
     name = NAME
+    # The runner decodes no other event for this view (a spec revision can hold 20,000).
+    events = tuple(
+        v for v in vars(Proposal).values() if isinstance(v, type) and issubclass(v, StratumEvent)
+    )
 
     def process(self, conn: Connection[Any], events: Sequence[tuple[int, Any]]) -> None:
         relevant = [(p, e) for p, e in events if isinstance(e, (Proposal.Drafted, Transition))]

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import Mapper
 
-from stratum.infrastructure.postgres.follow import read_batch
+from stratum.infrastructure.postgres.follow import read_batch, topics_of
 from stratum.infrastructure.postgres.recorder import CHANNEL
 from stratum.projections.base import Projection
 
@@ -115,8 +115,9 @@ class ProjectionRunner:
     def _follow(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(f"LISTEN {CHANNEL}")
         position = self._position(conn)
+        topics = topics_of(self.projection)
         while not self.stopping.is_set():
-            batch = read_batch(conn, self.mapper, position, self.batch_size)
+            batch = read_batch(conn, self.mapper, position, self.batch_size, topics=topics)
             if batch:
                 try:
                     position = process_batch(conn, self.projection, self.schema, position, batch)

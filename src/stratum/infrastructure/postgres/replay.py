@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import Mapper
 
-from stratum.infrastructure.postgres.follow import head, read_batch
+from stratum.infrastructure.postgres.follow import head, read_batch, topics_of
 from stratum.infrastructure.postgres.projection_runner import process_batch
 from stratum.projections.base import Projection
 
@@ -124,15 +124,16 @@ def _catch_up(
     """
     if position >= upto:
         return position
+    topics = topics_of(projection)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="replay-read") as pool:
-        ahead = pool.submit(read_batch, reader, mapper, position, batch_size, upto)
+        ahead = pool.submit(read_batch, reader, mapper, position, batch_size, upto, topics)
         while True:
             batch = ahead.result()
             if not batch:
                 break
             last = batch[-1][0]
             if last < upto:
-                ahead = pool.submit(read_batch, reader, mapper, last, batch_size, upto)
+                ahead = pool.submit(read_batch, reader, mapper, last, batch_size, upto, topics)
             position = process_batch(conn, projection, shadow, position, batch)
             if progress is not None:
                 progress(position, upto)
@@ -174,7 +175,7 @@ def replay(
             # Under the lock nothing else advances the live view: finish the tail here.
             final = head(conn)
             while position < final:
-                batch = read_batch(conn, mapper, position, batch_size, final)
+                batch = read_batch(conn, mapper, position, batch_size, final, topics_of(projection))
                 with conn.transaction():
                     conn.execute(f"SET LOCAL search_path = {shadow}, public")
                     projection.process(conn, batch)
