@@ -223,7 +223,6 @@ class Settings(BaseSettings):
     agent_light_context_chunks: int = Field(
         default=2, ge=0, le=50, description="RAG chunks of the lighter (degraded) context."
     )
-    agent_max_text_chars: int = Field(default=4000, ge=100, le=100_000, description="Command/chat text.")
     prompt_drift_min_sample: int = Field(
         default=20, ge=1, le=1_000_000, description="Calls (and decided proposals) before drift is judged."
     )
