@@ -8,14 +8,17 @@ request's context instead.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from uuid import UUID
 
 from stratum.domain.agent.context import AgentContext, TaskType
+from stratum.domain.agent.prompt import BUILTIN
 from stratum.infrastructure.llm import templates
 from stratum.ports import RenderedPrompt
 
+log = logging.getLogger("stratum.agent.prompts")
 Active = Callable[[UUID, str], tuple[int, str, str]]
 SMALL_DIRECTORY = 40  # a workspace this small is shown whole
 
@@ -39,7 +42,22 @@ class TemplatePrompter:
         self, ws: UUID, task: TaskType, text: str, context: AgentContext, light: bool
     ) -> RenderedPrompt:
         version, system, template = self.active(ws, task)
-        rendered_system, prompt = templates.render(
-            task, system, template, text=text, context=shown(context), light=light
-        )
+        visible = shown(context)
+        try:
+            rendered_system, prompt = templates.render(
+                task, system, template, text=text, context=visible, light=light, fallback=False
+            )
+        except Exception:
+            if version == BUILTIN:
+                raise
+            # A stored version that fails on real data: the built-in answers, and the call is
+            # accounted to version 0, so drift figures never blame or credit the wrong version.
+            log.exception(
+                "prompt %s version %d of workspace %s failed to render; the built-in default was used",
+                task, version, ws, extra={"prompt": task, "version": version, "workspace_id": str(ws)},
+            )
+            version, (system, template) = BUILTIN, templates.defaults()[task]
+            rendered_system, prompt = templates.render(
+                task, system, template, text=text, context=visible, light=light
+            )
         return RenderedPrompt(task, version, rendered_system, prompt)

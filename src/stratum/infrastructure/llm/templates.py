@@ -332,7 +332,8 @@ def check(system: str, template: str, name: str = "command") -> None:
 
 
 def render(
-    name: str, system: str, template: str, *, text: str, context: AgentContext, light: bool
+    name: str, system: str, template: str, *, text: str, context: AgentContext, light: bool,
+    fallback: bool = True,
 ) -> tuple[str, str]:
     """``(system prompt, user prompt)`` for one call.
 
@@ -346,7 +347,7 @@ def render(
         return _render(system, variables), _render(template, variables)
     except Exception:
         builtin = defaults()[name]
-        if (system, template) == builtin:
+        if (system, template) == builtin or not fallback:
             raise
         log.exception(
             "prompt %s of workspace %s failed to render; the built-in default was used",
