@@ -3,6 +3,7 @@ output, fallback to the offline provider, the latency SLA, quotas and usage acco
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import uuid
@@ -12,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.agent_support import Workspace, indexed_workspace, runtime, stream_chat
+from tests.e2e.agent_support import Workspace, indexed_workspace, runtime, stream_chat, token
 from tests.e2e.support import assert_problem
 from tests.fakes.llm_server import OPENAI, LlmServer, llm_server, ok, prompt_of, slow
 
@@ -51,24 +52,24 @@ def model() -> Iterator[LlmServer]:
 
 
 @pytest.fixture
-def remote(serve: Callable[..., Any], model: LlmServer) -> Callable[..., tuple[Any, httpx.Client, Workspace]]:
-    def start(**overrides: Any) -> tuple[Any, httpx.Client, Workspace]:
-        server = serve(**{
-            "ai_command_providers": ["openai", "local"], "ai_chat_providers": ["openai", "local"],
-            "ai_openai_base_url": model.openai_url, "ai_openai_api_key": "sk-test",
-            "ai_max_attempts": 1, **overrides,
-        })
-        from tests.e2e.agent_support import token
+def remote(
+    serve: Callable[..., Any], model: LlmServer
+) -> Iterator[Callable[..., tuple[Any, httpx.Client, Workspace]]]:
+    """Start a server whose agent asks the loopback model first, with the worker runtime and an
+    indexed workspace: (server, admin client, workspace)."""
+    with contextlib.ExitStack() as stack:
 
-        client = server.client(token(server.container, None, "admin"))
-        stack.append(runtime(server.container))
-        stack[-1].__enter__()
-        return server, client, indexed_workspace(client, server.container)
+        def start(**overrides: Any) -> tuple[Any, httpx.Client, Workspace]:
+            server = serve(**{
+                "ai_command_providers": ["openai", "local"], "ai_chat_providers": ["openai", "local"],
+                "ai_openai_base_url": model.openai_url, "ai_openai_api_key": "sk-test",
+                "ai_max_attempts": 1, **overrides,
+            })
+            client = stack.enter_context(server.client(token(server.container, None, "admin")))
+            stack.enter_context(runtime(server.container))
+            return server, client, indexed_workspace(client, server.container)
 
-    stack: list[Any] = []
-    yield start
-    for r in reversed(stack):
-        r.__exit__(None, None, None)
+        yield start
 
 
 def test_a_remote_model_drafts_the_proposal_with_structured_output(

@@ -99,8 +99,10 @@ def test_over_quota_only_the_local_provider_answers(container: Any) -> None:
     remote = ScriptedModel()
     gateway = _gateway(container, remote, _local(), AiSettings(monthly_ai_token_quota=1000))
     gateway.ledger.charge(WS, 1000, 0.0)
-    answer, _, _ = _run(gateway)
+    answer, calls, _ = _run(gateway)
     assert answer.provider == "local" and remote.calls == 0
+    # The remote provider was skipped, and the accounting says why.
+    assert [(c["provider"], c["outcome"]) for c in calls] == [("openai", "skipped"), ("local", "ok")]
     quota = gateway.quota(WS)
     assert quota["exceeded"] and quota["tokens_left"] == 0
 

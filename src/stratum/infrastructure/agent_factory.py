@@ -27,6 +27,7 @@ from stratum.infrastructure.llm.router import ModelRouter
 from stratum.infrastructure.postgres.ai_ledger import AiLedger
 from stratum.infrastructure.postgres.pool import Pool
 from stratum.ports import Retriever
+from stratum.projections import core_views
 from stratum.projections.agent_chat import ChatService
 from stratum.projections.agent_context import AgentContextBuilder
 
@@ -43,7 +44,7 @@ class Agent:
 
 def _workspace_exists(pool: Pool, ws: UUID) -> bool:
     with pool.connection() as conn:
-        return conn.execute("SELECT 1 FROM core.workspace WHERE id = %s", (ws,)).fetchone() is not None
+        return core_views.workspace(conn, ws) is not None
 
 
 def build_agent(

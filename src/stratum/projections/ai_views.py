@@ -6,7 +6,7 @@ not in the event log); both are the same per-call rows, so one report covers bot
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -93,7 +93,3 @@ def version_stats(conn: Connection[Any], ws: UUID, name: str, versions: list[int
     sql = CHAT_STATS if name == "chat" else VERSION_STATS
     rows = conn.execute(sql, {"ws": ws, "name": name, "versions": versions}).fetchall()
     return {int(r["version"]): dict(r) for r in rows}
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)

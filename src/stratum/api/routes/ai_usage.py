@@ -9,21 +9,19 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from stratum.api.deps import ContainerDep, Reader, workspace_of
+from stratum.api.deps import ContainerDep, Principal, Reader, existing_workspace
 from stratum.bootstrap import Container
 from stratum.domain.errors import InvalidValue
-from stratum.errors import NotFound
 from stratum.projections import ai_views
 
 router = APIRouter(prefix="/v1/workspaces/{ws}/ai", tags=["ai-usage"])
 MAX_DAYS = 366
 
 
-def _usage(c: Container, ws: UUID, start: date, end: date) -> dict[str, Any]:
+def _usage(c: Container, p: Principal, ws: UUID, start: date, end: date) -> dict[str, Any]:
     assert c.agent is not None
+    ws = existing_workspace(c, p, ws)
     with c.pool.connection() as conn:
-        if conn.execute("SELECT 1 FROM core.workspace WHERE id = %s", (ws,)).fetchone() is None:
-            raise NotFound("workspace not found")
         since = datetime.combine(start, time.min, UTC)
         until = datetime.combine(end + timedelta(days=1), time.min, UTC)
         items = ai_views.usage(conn, ws, since, until)
@@ -44,7 +42,6 @@ async def ai_usage(
     from_: Annotated[date | None, Query(alias="from", description="YYYY-MM-DD (UTC), inclusive")] = None,
     to: Annotated[date | None, Query(description="YYYY-MM-DD (UTC), inclusive")] = None,
 ) -> dict[str, Any]:
-    ws = workspace_of(p, ws)
     today = datetime.now(UTC).date()
     end = to or today
     start = from_ or end.replace(day=1)
@@ -52,4 +49,4 @@ async def ai_usage(
         raise InvalidValue("from is after to", field="from")
     if (end - start).days >= MAX_DAYS:
         raise InvalidValue(f"at most {MAX_DAYS} days per request", field="to")
-    return await run_in_threadpool(_usage, c, ws, start, end)
+    return await run_in_threadpool(_usage, c, p, ws, start, end)

@@ -27,7 +27,7 @@ from stratum.domain.ai_config import AiSettings
 from stratum.errors import AiQuotaExceeded, AiUnavailable
 from stratum.infrastructure.llm.router import CallRecord, ModelRouter, Routed
 from stratum.infrastructure.postgres.ai_ledger import AiLedger
-from stratum.ports import Answer, ModelReply, ModelRequest
+from stratum.ports import Answer, LanguageModel, ModelReply, ModelRequest
 
 T = TypeVar("T")
 LOCAL = "local"
@@ -60,8 +60,8 @@ class ModelGateway:
 
     # -- quotas ---------------------------------------------------------------------------
 
-    def quota(self, ws: UUID) -> dict[str, Any]:
-        s = self.settings_of(ws)
+    def quota(self, ws: UUID, settings: AiSettings | None = None) -> dict[str, Any]:
+        s = settings or self.settings_of(ws)
         tokens, cost = self.ledger.used(ws)
         token_quota, cost_quota = s.monthly_ai_token_quota, s.monthly_ai_cost_quota
         over = bool((token_quota and tokens >= token_quota) or (cost_quota and cost >= cost_quota))
@@ -74,16 +74,20 @@ class ModelGateway:
             "exceeded": over,
         }
 
-    def _providers(self, ws: UUID, task: str) -> list[str]:
+    def _providers(self, ws: UUID, task: str) -> tuple[list[str], bool]:
+        """The task's providers, and whether only local ones may answer (over quota)."""
         order = list(self.router.order.get(task, ()))
-        remote = [p for p in order if self.router.providers[p].remote]
-        if not remote:
-            return order
-        quota = self.quota(ws)
+        if not any(self.router.providers[p].remote for p in order):
+            return order, False
+        settings = self.settings_of(ws)
+        if not (settings.monthly_ai_token_quota or settings.monthly_ai_cost_quota):
+            return order, False  # no quota: nothing to read before the call
+        quota = self.quota(ws, settings)
         if not quota["exceeded"]:
-            return order
+            return order, False
         if self.quota_local_fallback:
-            return [LOCAL]
+            # The remote ones are skipped through the router, so the usage log says why.
+            return (order if LOCAL in order else [*order, LOCAL]), True
         raise AiQuotaExceeded(
             "this workspace has used its AI quota for the month",
             **{k: v for k, v in quota.items() if k != "exceeded"},
@@ -100,9 +104,11 @@ class ModelGateway:
         calls: list[dict[str, Any]] = [] if sink is None else sink
         first = len(calls)
         # The database is never waited on in the event loop: the SLA's timers run there.
-        providers = await asyncio.to_thread(self._providers, ws, full.task)
+        providers, local_only = await asyncio.to_thread(self._providers, ws, full.task)
         try:
-            return await self._run(ws, full, light, validate, on_status, calls, providers, start)
+            return await self._run(
+                ws, full, light, validate, on_status, calls, providers, local_only, start
+            )
         finally:
             # One charge per request, whatever happened: a quota must count what was sent.
             await asyncio.to_thread(self._charge, ws, calls[first:])
@@ -117,7 +123,7 @@ class ModelGateway:
     async def _run(
         self, ws: UUID, full: ModelRequest, light: ModelRequest, validate: Callable[[ModelReply], T],
         on_status: Callable[[str], None] | None, calls: list[dict[str, Any]], providers: list[str],
-        start: float,
+        local_only: bool, start: float,
     ) -> Answer[T]:
         def record(r: CallRecord) -> None:
             calls.append(_record_dict(r))
@@ -125,6 +131,7 @@ class ModelGateway:
         def route(request: ModelRequest, names: Sequence[str]) -> asyncio.Task[Routed[T]]:
             return asyncio.ensure_future(self.router.complete(
                 request, validate, record=record, deadline=start + self.sla.cancel_after, providers=names,
+                allow=_local if local_only else None,
             ))
 
         def answer(routed: Routed[T], degraded: bool) -> Answer[T]:
@@ -163,6 +170,10 @@ class ModelGateway:
             raise AiUnavailable("no provider answered within the time limit", providers=providers)
         local = await self.router.complete(light, validate, record=record, providers=[LOCAL])
         return answer(local, degraded=True)
+
+
+def _local(model: LanguageModel) -> bool:
+    return not model.remote
 
 
 async def _finished(task: asyncio.Task[Any], seconds: float) -> bool:
