@@ -85,13 +85,19 @@ class AgentContextBuilder:
 
     def build(self, ws: UUID, text: str, *, chunks: int | None = None) -> AgentContext:
         wanted = self.chunks if chunks is None else chunks
-        with self.connect() as conn:
+        hits = self._search(ws, text, wanted)
+        hit_ids = {kind: [UUID(h["entity_id"]) for h in hits if h["entity_type"] == kind]
+                   for kind in ("spec", "task")}
+        with self.connect() as conn:  # one connection, one read of each live entity
             specs, tasks, names = self._directory(conn, ws)
             involved = _involved(text, names)
-            live_specs = self._live(conn, LIVE_SPECS, ws, [i for i in involved if i in {s.id for s in specs}])
-        specs = [self._with_body(s, live_specs[s.id]) if s.id in live_specs else s for s in specs]
-        hits = self._search(ws, text, wanted)
-        chunk_list, notes = self._checked(ws, hits)
+            named = {s.id for s in specs}.intersection(involved)
+            live = {
+                **self._live(conn, LIVE_SPECS, ws, sorted(named.union(hit_ids["spec"]), key=str)),
+                **self._live(conn, LIVE_TASKS, ws, hit_ids["task"]),
+            }
+        specs = [self._with_body(s, live[s.id]) if s.id in named and s.id in live else s for s in specs]
+        chunk_list, notes = self._checked(ws, hits, live)
         context = AgentContext(
             workspace_id=ws, specs=tuple(specs), tasks=tuple(tasks), involved=tuple(involved),
             chunks=(), token_budget=self.token_budget, notes=tuple(notes),
@@ -165,15 +171,9 @@ class AgentContextBuilder:
             log.warning("agent context: retrieval failed", exc_info=True, extra={"workspace_id": str(ws)})
             return []
 
-    def _checked(self, ws: UUID, hits: list[Row]) -> tuple[list[ContextChunk], list[str]]:
-        if not hits:
-            return [], []
-        spec_ids = [UUID(h["entity_id"]) for h in hits if h["entity_type"] == "spec"]
-        task_ids = [UUID(h["entity_id"]) for h in hits if h["entity_type"] == "task"]
-        with self.connect() as conn:
-            live = {
-                **self._live(conn, LIVE_SPECS, ws, spec_ids), **self._live(conn, LIVE_TASKS, ws, task_ids)
-            }
+    def _checked(
+        self, ws: UUID, hits: list[Row], live: dict[UUID, Row]
+    ) -> tuple[list[ContextChunk], list[str]]:
         documents: dict[UUID, tuple[Chunk, ...]] = {}
         out: list[ContextChunk] = []
         notes: list[str] = []
